@@ -1,0 +1,34 @@
+# Two commands do all set-up on a fresh machine:
+#   make demo   creates .venv, installs torch (CPU) + ganforge, trains the default MLP GAN on MNIST
+#   make test   the same set-up, then the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.ganforge-installed
+
+.PHONY: demo test bench install clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/*.h csrc/cuda/*)
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet setuptools wheel ninja
+	$(BIN)/pip install --quiet --no-build-isolation -e ".[test]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/ganforge run --gen mlp --loss nonsat --out runs/demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m pytest benchmarks --benchmark-only
+
+clean:
+	rm -rf build *.egg-info ganforge/_C*.so

@@ -1,0 +1,39 @@
+"""The default plugin: registers every built-in component through the public hooks.
+
+Third-party plugins look exactly like this module (see ``plugins/`` for installable examples).
+"""
+
+from __future__ import annotations
+
+from ganforge.data.digits import Digits
+from ganforge.data.mixtures import grid25, ring8
+from ganforge.data.mnist import MNIST
+from ganforge.hookspecs import Register, hookimpl
+from ganforge.losses import MinimaxLoss, NonSaturatingLoss, WassersteinGPLoss, WassersteinLoss
+from ganforge.models import MLPDiscriminator, MLPGenerator
+
+
+@hookimpl
+def ganforge_register_generators(register: Register) -> None:
+    register("mlp", MLPGenerator, "MLP generator z-256-512-1024-data, ReLU, fused dense+act")
+
+
+@hookimpl
+def ganforge_register_discriminators(register: Register) -> None:
+    register("mlp", MLPDiscriminator, "MLP discriminator data-512-256-1, LeakyReLU 0.2, logits")
+
+
+@hookimpl
+def ganforge_register_losses(register: Register) -> None:
+    register("minimax", MinimaxLoss, "Saturating minimax GAN (Goodfellow 2014): G min log(1-D(G(z)))")
+    register("nonsat", NonSaturatingLoss, "Non-saturating GAN: G max log D(G(z))")
+    register("wasserstein", WassersteinLoss, "WGAN, weight clipping 0.01, n_critic 5, RMSprop 5e-5")
+    register("wgan-gp", WassersteinGPLoss, "WGAN-GP, penalty 10, n_critic 5, Adam 1e-4 (0, 0.9)")
+
+
+@hookimpl
+def ganforge_register_datasets(register: Register) -> None:
+    register("mnist", MNIST, "MNIST digits: IDX files from data.root/$GANFORGE_DATA, else 5,000 bundled")
+    register("ring8", ring8, "8 Gaussians on the unit circle, std 0.01 (PacGAN)")
+    register("grid25", grid25, "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN)")
+    register("digits", Digits, "scikit-learn's 8x8 digits (1,797 images), for fast tests")

@@ -1,0 +1,126 @@
+"""Atomic checkpoints: a crash, Ctrl-C or kill never corrupts the last good one.
+
+Layout under ``RUN/checkpoints/``::
+
+    step_0001000/generator.safetensors      model weights (safetensors: no pickle, mmap-able)
+    step_0001000/discriminator.safetensors
+    step_0001000/state.pt                   optimiser and RNG state, step (torch.save, weights_only)
+    step_0001000/manifest.json              step and the SHA-256 of every file above
+    latest                                  the name of the newest complete checkpoint
+
+A checkpoint is written into a hidden temporary folder, fsynced, then renamed into place; only
+then is ``latest`` replaced (write-temp-then-``os.replace``). A reader that follows ``latest``
+therefore always finds a complete, verified checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ganforge.errors import CheckpointError
+
+LATEST = "latest"
+FILES = ("generator.safetensors", "discriminator.safetensors", "state.pt")
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    step: int
+    generator: dict[str, torch.Tensor]
+    discriminator: dict[str, torch.Tensor]
+    state: dict[str, Any]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _weights(module: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so readers see the old or the new content, never half."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(ckpt_dir: Path, step: int, generator: nn.Module, discriminator: nn.Module,
+                    state: dict[str, Any], keep: int = 3) -> Path:
+    """Write one checkpoint atomically, point ``latest`` at it, keep the newest ``keep``."""
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    name = f"step_{step:07d}"
+    final = ckpt_dir / name
+    tmp = ckpt_dir / f".tmp-{name}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    save_file(_weights(generator), str(tmp / FILES[0]))
+    save_file(_weights(discriminator), str(tmp / FILES[1]))
+    torch.save({**state, "step": step}, tmp / FILES[2])
+    manifest = {"step": step, "sha256": {f: _sha256(tmp / f) for f in FILES}}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    for f in (*FILES, "manifest.json"):
+        _fsync(tmp / f)
+    if final.exists():  # re-saving the same step (e.g. after a resume): replace it whole
+        shutil.rmtree(final)
+    os.rename(tmp, final)
+    write_text_atomic(ckpt_dir / LATEST, name + "\n")
+    for old in sorted(p for p in ckpt_dir.glob("step_*") if p.is_dir())[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    """The folder ``latest`` names, or ``None`` when the run has no checkpoint yet."""
+    pointer = Path(run_dir) / "checkpoints" / LATEST
+    if not pointer.is_file():
+        return None
+    path = pointer.parent / pointer.read_text().strip()
+    if not path.is_dir():
+        raise CheckpointError(f"{pointer} names {path.name}, which does not exist; the run folder "
+                              f"was edited by hand or copied partially")
+    return path
+
+
+def load_checkpoint(path: Path, *, verify: bool = True) -> Checkpoint:
+    """Read a checkpoint folder, checking every file against its manifest."""
+    path = Path(path)
+    try:
+        manifest = json.loads((path / "manifest.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"checkpoint {path} has no readable manifest.json: {exc}") from None
+    if verify:
+        for f, digest in manifest["sha256"].items():
+            if not (path / f).is_file() or _sha256(path / f) != digest:
+                raise CheckpointError(f"checkpoint file {path / f} is missing or does not match its "
+                                      f"manifest; the checkpoint is damaged, use an earlier one")
+    state = torch.load(path / FILES[2], map_location="cpu", weights_only=True)
+    return Checkpoint(path, int(manifest["step"]), load_file(str(path / FILES[0])),
+                      load_file(str(path / FILES[1])), state)

@@ -1,0 +1,33 @@
+"""``ganforge doctor``: what this installation can do (versions, op backend, CUDA, plugins)."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="show versions, the fused op backend and plugins")
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    import torch
+    from rich.console import Console
+
+    from ganforge import __version__
+    from ganforge.ops import backend
+    from ganforge.plugins import load_registry
+
+    pm, registry = load_registry()
+    console = Console(highlight=False)
+    cuda = torch.version.cuda or "none (CPU build)"
+    console.print(f"ganforge   {__version__}")
+    console.print(f"python     {platform.python_version()}")
+    console.print(f"torch      {torch.__version__} (CUDA {cuda}; GPU available: {torch.cuda.is_available()})")
+    console.print(f"op backend {backend()}")
+    console.print(f"threads    {torch.get_num_threads()}")
+    plugins = [name for name, _ in pm.list_name_plugin()]
+    console.print(f"plugins    {', '.join(plugins)}")
+    console.print(f"components {sum(1 for _ in registry)}")
+    return 0

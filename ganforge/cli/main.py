@@ -1,0 +1,73 @@
+"""The ``ganforge`` command. The one place that turns errors into exit codes and messages."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ganforge.errors import GanforgeError, UsageError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so every usage error takes the same path."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number such as 2e-4, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def build_parser() -> ArgumentParser:
+    from ganforge import __version__
+    from ganforge.cli import doctor, evaluate, listing, run, sample
+
+    parser = ArgumentParser(prog="ganforge", description="Train and evaluate GANs built from plugins.")
+    parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+    for module in (run, listing, sample, evaluate, doctor):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from rich.console import Console
+
+    err = Console(stderr=True, highlight=False)
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.handler(args) or 0)
+    except UsageError as exc:
+        err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        return EXIT_USAGE
+    except GanforgeError as exc:
+        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted; the last checkpoint is intact (resume with --resume)")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The terminal display, a plugin on the step hook: a rich progress bar on a terminal, plain
+periodic log lines otherwise (CI, pipes). The trainer itself never imports rich."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from ganforge.hookspecs import hookimpl
+
+
+def _format(logs: dict[str, Any]) -> str:
+    return "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k.endswith("loss") or k.startswith("eval/"))
+
+
+class ProgressDisplay:
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        self.progress: Progress | None = None
+        self.task = None
+
+    @hookimpl
+    def ganforge_on_train_start(self, trainer) -> None:  # type: ignore[no-untyped-def]
+        c = trainer.config
+        self.console.print(f"[bold]ganforge[/] training {c.gen}/{c.disc} with {c.loss} on {c.data} "
+                           f"for {c.steps} steps on {trainer.device} -> {c.out}")
+        if self.console.is_terminal:
+            self.progress = Progress(
+                TextColumn("[bold blue]train"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[rate]} steps/s"),
+                TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                console=self.console, transient=False)
+            self.task = self.progress.add_task("train", total=c.steps, completed=trainer.step,
+                                               rate="  -  ", losses="")
+            self.progress.start()
+
+    @hookimpl
+    def ganforge_on_step_end(self, trainer, step: int, logs: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+        logged = logs.get("step") == step
+        if self.progress is not None:
+            fields = {}
+            if logged:
+                rate = step / logs["time"] if logs.get("time") else 0.0
+                fields = {"rate": f"{rate:6.1f}", "losses": _format(logs)}
+            self.progress.update(self.task, completed=step, **fields)
+        elif logged:
+            self.console.print(f"step {step}/{trainer.config.steps}  {_format(logs)}  "
+                               f"{step / max(logs['time'], 1e-9):.1f} steps/s", highlight=False)
+
+    @hookimpl
+    def ganforge_on_train_end(self, trainer) -> None:  # type: ignore[no-untyped-def]
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None

@@ -1,0 +1,76 @@
+"""``ganforge run``: train a GAN chosen by component names."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from typing import Any
+
+from ganforge.config import RunConfig, apply_set, load_toml
+
+FLAGS: tuple[tuple[str, Any, str], ...] = (
+    ("gen", str, "generator name (default mlp)"),
+    ("disc", str, "discriminator name (default: the generator's family)"),
+    ("loss", str, "loss name (default nonsat)"),
+    ("data", str, "data set name (default mnist)"),
+    ("steps", "int", "generator steps"),
+    ("batch_size", "int", "batch size"),
+    ("z_dim", "int", "noise dimension"),
+    ("lr_g", "float", "generator learning rate (default: the loss's)"),
+    ("lr_d", "float", "discriminator learning rate (default: the loss's)"),
+    ("n_critic", "int", "discriminator steps per generator step (default: the loss's)"),
+    ("seed", "int", "random seed"),
+    ("device", str, "auto, cpu or cuda"),
+    ("out", str, "run folder (default runs/DATA-GEN-LOSS-TIME)"),
+    ("log_every", "int", "write a metrics.jsonl line every N steps (0: only the last)"),
+    ("sample_every", "int", "save a sample picture every N steps (0: only the last)"),
+    ("ckpt_every", "int", "checkpoint every N steps (0: only the last)"),
+    ("eval_every", "int", "compute --eval-metric every N steps (0: off)"),
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ganforge.cli.main import positive_float, positive_int
+
+    types = {"int": positive_int, "float": positive_float}
+    p = sub.add_parser("run", help="train a GAN", description="Train a GAN chosen by component names.")
+    p.add_argument("--config", help="TOML file with run keys and [gen]/[disc]/[loss]/[data] tables")
+    for name, kind, text in FLAGS:
+        p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=types.get(kind, kind), help=text)
+    p.add_argument("--eval-metric", dest="eval_metrics", action="append", metavar="NAME",
+                   help="metric for --eval-every (repeatable)")
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                   help="component option, e.g. gen.hidden=256,512 or data.root=DIR (repeatable)")
+    p.add_argument("--resume", action="store_true", default=None, help="continue the run in --out")
+    p.set_defaults(handler=handle)
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Defaults < TOML < flags < --set."""
+    values: dict[str, Any] = load_toml(args.config) if args.config else {}
+    for field in dataclasses.fields(RunConfig):
+        flag = getattr(args, field.name, None)
+        if flag is not None and field.name != "options":
+            values[field.name] = flag
+    config = RunConfig.from_dict(values)
+    config.options = apply_set(config.options, args.assignments)
+    config.validate()
+    return config
+
+
+def handle(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ganforge.cli.progress import ProgressDisplay
+    from ganforge.plugins import build_registry, get_plugin_manager
+    from ganforge.train.trainer import Trainer
+
+    config = config_from_args(args)
+    console = Console(stderr=True, highlight=False)
+    pm = get_plugin_manager(extra=[ProgressDisplay(console)])
+    trainer = Trainer(config, registry=build_registry(pm), plugin_manager=pm)
+    run_dir = trainer.fit()
+    print(f"done: {trainer.step} steps. Run folder: {run_dir}")
+    print(f"samples: {trainer.last_samples}")
+    print(f"losses:  {trainer.paths.losses_plot}")
+    return 0

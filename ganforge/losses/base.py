@@ -1,0 +1,33 @@
+"""What an adversarial loss provides to the trainer."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+class GanLoss:
+    """An adversarial objective on discriminator *logits*.
+
+    ``defaults`` declares the training settings the loss needs (``n_critic``, ``optimizer``,
+    ``lr_g``, ``lr_d``, ``betas``); the user's flags override them.
+    """
+
+    defaults: ClassVar[dict[str, Any]] = {}
+
+    def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+        """The discriminator's (critic's) loss, to minimise."""
+        raise NotImplementedError
+
+    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+        """The generator's loss, to minimise."""
+        raise NotImplementedError
+
+    def penalty(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+        """An extra discriminator term (e.g. a gradient penalty), or ``None``."""
+        return None
+
+    def after_d_step(self, disc: nn.Module) -> None:
+        """Called after each discriminator optimiser step (e.g. WGAN's weight clipping)."""

@@ -1,0 +1,125 @@
+"""The typed registry that the ``register(...)`` callbacks fill: kind -> name -> :class:`Component`."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ganforge.errors import DuplicateComponentError, PluginError, UnknownComponentError
+
+KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "dataset", "metric", "extractor")
+HOOK_FOR_KIND: dict[str, str] = {
+    "generator": "ganforge_register_generators",
+    "discriminator": "ganforge_register_discriminators",
+    "loss": "ganforge_register_losses",
+    "dataset": "ganforge_register_datasets",
+    "metric": "ganforge_register_metrics",
+    "extractor": "ganforge_register_extractors",
+}
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Who registered a component: the plugin's name and, when known, its distribution."""
+
+    plugin: str
+    distribution: str | None = None
+    version: str | None = None
+
+    def __str__(self) -> str:
+        dist = f" ({self.distribution} {self.version})" if self.distribution else ""
+        return f"plugin {self.plugin!r}{dist}"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One registered component: how to build it and where it came from."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    description: str
+    provider: Provider
+
+    def build(self, **kwargs: Any) -> Any:
+        """Call the factory, turning an unexpected keyword into a message that names the option."""
+        try:
+            bound = inspect.signature(self.factory).bind_partial(**kwargs)
+        except (TypeError, ValueError) as exc:
+            from ganforge.errors import ConfigError
+
+            raise ConfigError(
+                f"{self.kind} {self.name!r} does not accept these options: {exc}. "
+                f"Its parameters: {_parameters(self.factory)}."
+            ) from None
+        return self.factory(*bound.args, **bound.kwargs)
+
+
+def _parameters(factory: Callable[..., Any]) -> str:
+    try:
+        return ", ".join(inspect.signature(factory).parameters) or "(none)"
+    except (TypeError, ValueError):
+        return "(unknown)"
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
+
+
+class Registry:
+    """Every component ganforge knows about, filled by plugins through ``register`` callbacks."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+
+    def register_callback(self, kind: str, provider: Provider) -> Callable[..., None]:
+        """Return the ``register(name, factory, description=None)`` callback handed to one hook."""
+
+        def register(name: str, factory: Callable[..., Any], description: str | None = None) -> None:
+            self.add(kind, name, factory, description=description, provider=provider)
+
+        return register
+
+    def add(
+        self,
+        kind: str,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        description: str | None = None,
+        provider: Provider = Provider("direct"),
+    ) -> None:
+        """Validate and store one component; refuse a duplicate naming both providers."""
+        if kind not in self._items:
+            raise PluginError(f"{provider} registered unknown kind {kind!r}; kinds are {KINDS}")
+        if not isinstance(name, str) or not name or name != name.strip():
+            raise PluginError(f"{provider} registered a {kind} with an invalid name {name!r}")
+        if not callable(factory):
+            raise PluginError(f"{provider} registered {kind} {name!r} with a non-callable factory")
+        existing = self._items[kind].get(name)
+        if existing is not None:
+            raise DuplicateComponentError(
+                f"{kind} {name!r} is registered twice: by {existing.provider} and by {provider}. "
+                f"Uninstall one of them or block it with GANFORGE_DISABLE_PLUGINS."
+            )
+        text = description or _first_line(getattr(factory, "__doc__", None))
+        self._items[kind][name] = Component(kind, name, factory, _first_line(text), provider)
+
+    def get(self, kind: str, name: str) -> Component:
+        """The component, or :class:`UnknownComponentError` listing the names and the closest."""
+        try:
+            return self._items[kind][name]
+        except KeyError:
+            raise UnknownComponentError(kind, name, self._items.get(kind, {})) from None
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._items[kind])
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        for kind in KINDS:
+            yield from (self._items[kind][n] for n in sorted(self._items[kind]))
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        kind, name = key
+        return name in self._items.get(kind, {})

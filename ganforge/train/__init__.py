@@ -1,0 +1,1 @@
+"""Training: the Trainer loop, its device seam, artifacts and run provenance."""

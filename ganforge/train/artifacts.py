@@ -1,0 +1,91 @@
+"""Files a run leaves behind for people to look at: sample grids, scatter plots, loss curves."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ganforge.data import DataInfo
+
+
+def to_uint8_images(samples: torch.Tensor, value_range: tuple[float, float] | None) -> np.ndarray:
+    """(N, C, H, W) samples in ``value_range`` -> (N, H, W, C) uint8."""
+    lo, hi = value_range if value_range is not None else (float(samples.min()), float(samples.max()))
+    x = ((samples.detach().float().cpu() - lo) / max(hi - lo, 1e-12)).clamp(0, 1)
+    return (x.mul(255).round().to(torch.uint8).permute(0, 2, 3, 1)).numpy()
+
+
+def save_image_grid(samples: torch.Tensor, info: DataInfo, path: Path, pad: int = 2, scale: int = 2) -> None:
+    """A near-square grid of images, white gaps between them, upscaled ``scale`` times."""
+    from PIL import Image
+
+    images = to_uint8_images(samples, info.value_range)
+    n, h, w, c = images.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad, c), 255, dtype=np.uint8)
+    for i, img in enumerate(images):
+        r, q = divmod(i, cols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = img
+    picture = Image.fromarray(grid[..., 0] if c == 1 else grid)
+    picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST).save(path)
+
+
+def save_scatter(fake: torch.Tensor, real: torch.Tensor, path: Path, title: str = "") -> None:
+    """Generated 2-D points over the real data's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.scatter(*real.cpu().numpy().T, s=2, c="tab:blue", alpha=0.4, label="real")
+    ax.scatter(*fake.detach().cpu().numpy().T, s=2, c="tab:orange", alpha=0.6, label="generated")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", markerscale=4)
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def save_samples(samples: torch.Tensor, info: DataInfo, path: Path, real: torch.Tensor | None = None,
+                 title: str = "") -> None:
+    """The right picture for the data: an image grid, or a scatter plot over real points."""
+    if info.modality == "image":
+        save_image_grid(samples, info, path)
+    elif samples.shape[1:] == (2,) and real is not None:
+        save_scatter(samples, real, path, title)
+    else:
+        raise ValueError(f"cannot draw samples of shape {tuple(samples.shape[1:])}")
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    with Path(path).open() as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def plot_losses(metrics_path: Path, path: Path) -> None:
+    """Both losses over the steps, from metrics.jsonl."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in read_metrics(metrics_path) if "d_loss" in r]
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    steps = [r["step"] for r in rows]
+    ax.plot(steps, [r["d_loss"] for r in rows], label="discriminator")
+    ax.plot(steps, [r["g_loss"] for r in rows], label="generator")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

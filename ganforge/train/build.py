@@ -1,0 +1,51 @@
+"""Build a run's pieces (data, models, loss, optimisers) from the registry and a RunConfig.
+
+Shared by training, ``ganforge sample`` and ``ganforge eval``: components reach the trainer only
+through the registry, never by name checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganforge.config import RunConfig
+from ganforge.data import DataInfo, GanDataset
+from ganforge.losses import GanLoss
+from ganforge.registry import Registry
+
+
+def resolve_config(config: RunConfig, registry: Registry) -> RunConfig:
+    """Check every component name, then fill unset settings from the loss's declared defaults."""
+    registry.get("generator", config.gen)
+    registry.get("discriminator", config.disc or config.gen)
+    registry.get("dataset", config.data)
+    loss_cls = registry.get("loss", config.loss).factory
+    return config.resolved(dict(getattr(loss_cls, "defaults", {}) or {}))
+
+
+def build_dataset(config: RunConfig, registry: Registry) -> GanDataset:
+    return registry.get("dataset", config.data).build(**config.section("data"))
+
+
+def build_models(config: RunConfig, registry: Registry, info: DataInfo) -> tuple[nn.Module, nn.Module]:
+    gen = registry.get("generator", config.gen).build(
+        z_dim=config.z_dim, sample_shape=info.sample_shape, value_range=info.value_range,
+        **config.section("gen"))
+    disc = registry.get("discriminator", config.disc or config.gen).build(
+        sample_shape=info.sample_shape, **config.section("disc"))
+    return gen, disc
+
+
+def build_loss(config: RunConfig, registry: Registry) -> GanLoss:
+    return registry.get("loss", config.loss).build(**config.section("loss"))
+
+
+def build_optimizer(name: str, params: Any, lr: float, betas: tuple[float, float]) -> torch.optim.Optimizer:
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr)

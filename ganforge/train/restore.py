@@ -1,0 +1,63 @@
+"""Rebuild a finished run's generator from its folder alone (config.json + latest checkpoint)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganforge.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.config import RunConfig
+from ganforge.data import DataInfo
+from ganforge.errors import CheckpointError, UsageError
+from ganforge.registry import Registry
+from ganforge.train.build import build_models
+
+
+@dataclass
+class RestoredRun:
+    config: RunConfig
+    info: DataInfo
+    generator: nn.Module
+    discriminator: nn.Module
+    step: int
+
+    @torch.no_grad()
+    def sample(self, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
+        """``n`` generated samples, in the data's own value range, on the CPU."""
+        rng = torch.Generator()
+        rng.manual_seed(seed)
+        device = next(self.generator.parameters()).device
+        chunks = []
+        for start in range(0, n, batch_size):
+            z = torch.randn(min(batch_size, n - start), self.config.z_dim, generator=rng)
+            chunks.append(self.generator(z.to(device)).float().cpu())
+        return torch.cat(chunks) if chunks else torch.empty(0, *self.info.sample_shape)
+
+
+def load_run(run_dir: str | Path, registry: Registry, device: str | torch.device = "cpu") -> RestoredRun:
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise UsageError(f"{run_dir} is not a ganforge run folder (no config.json); pass the --out "
+                         f"folder of a `ganforge run`")
+    try:
+        record = json.loads(config_path.read_text())
+        config = RunConfig.from_dict(record["config"])
+        info = DataInfo.from_dict(record["data_info"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{config_path} is unreadable ({exc}); was it edited by hand?") from None
+    ckpt_path = latest_checkpoint(run_dir)
+    if ckpt_path is None:
+        raise CheckpointError(f"{run_dir} has no checkpoint yet; wait for the run's first "
+                              f"checkpoint (--ckpt-every) or for it to finish")
+    ckpt = load_checkpoint(ckpt_path)
+    gen, disc = build_models(config, registry, info)
+    gen.load_state_dict(ckpt.generator)
+    disc.load_state_dict(ckpt.discriminator)
+    gen.to(device).eval()
+    disc.to(device).eval()
+    return RestoredRun(config, info, gen, disc, ckpt.step)

@@ -1,0 +1,227 @@
+"""The training loop. It reads top to bottom: D steps, G step, log, sample, checkpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ganforge.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ganforge.config import RunConfig
+from ganforge.errors import ConfigError
+from ganforge.train import artifacts
+from ganforge.train.build import (build_dataset, build_loss, build_models, build_optimizer,
+                                  resolve_config)
+from ganforge.train.device import resolve_device, seed_everything
+from ganforge.train.provenance import provenance
+
+N_FIXED_IMAGES = 64
+N_FIXED_POINTS = 2500
+
+
+@dataclass
+class RunPaths:
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.jsonl"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def losses_plot(self) -> Path:
+        return self.root / "losses.png"
+
+
+def default_out(config: RunConfig) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return str(Path("runs") / f"{config.data}-{config.gen}-{config.loss}-{stamp}")
+
+
+class Trainer:
+    """Train a GAN described by a :class:`RunConfig`: ``Trainer(config).fit()``.
+
+    ``registry`` and ``plugin_manager`` default to the installed plugins; tests pass their own.
+    """
+
+    def __init__(self, config: RunConfig | dict[str, Any], *, registry=None, plugin_manager=None) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(config, dict):
+            config = RunConfig.from_dict(config)
+        if registry is None or plugin_manager is None:
+            from ganforge.plugins import build_registry, get_plugin_manager
+
+            plugin_manager = plugin_manager or get_plugin_manager()
+            registry = registry or build_registry(plugin_manager)
+        self.pm, self.registry = plugin_manager, registry
+        self.config = resolve_config(config, registry)
+        if self.config.out is None:
+            self.config.out = default_out(self.config)
+        self.paths = RunPaths(Path(self.config.out))
+        self.device = resolve_device(self.config.device)
+        self.data_rng = seed_everything(self.config.seed)
+        self.data = build_dataset(self.config, registry)
+        self.info = self.data.info
+        gen, disc = build_models(self.config, registry, self.info)
+        self.generator, self.discriminator = gen.to(self.device), disc.to(self.device)
+        self.loss = build_loss(self.config, registry)
+        c = self.config
+        self.opt_g = build_optimizer(c.optimizer, self.generator.parameters(), c.lr_g, c.betas)  # type: ignore[arg-type]
+        self.opt_d = build_optimizer(c.optimizer, self.discriminator.parameters(), c.lr_d, c.betas)  # type: ignore[arg-type]
+        self.step = 0
+        n_fixed = N_FIXED_IMAGES if self.info.modality == "image" else N_FIXED_POINTS
+        self.fixed_noise = torch.randn(n_fixed, c.z_dim, generator=self._fixed_rng()).to(self.device)
+        self.real_preview = self.data.real_samples(n_fixed, self._fixed_rng(), split="train")
+
+    def _fixed_rng(self) -> torch.Generator:
+        rng = torch.Generator()
+        rng.manual_seed(self.config.seed + 12345)
+        return rng
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def fit(self) -> Path:
+        """Run the configured number of steps; return the run folder."""
+        self._prepare_run_dir()
+        hook = self.pm.hook
+        hook.ganforge_on_train_start(trainer=self)
+        try:
+            self._loop()
+        except KeyboardInterrupt:
+            self.save_checkpoint()  # atomic: the previous good checkpoint survives a second Ctrl-C
+            raise
+        finally:
+            hook.ganforge_on_train_end(trainer=self)
+        self.save_checkpoint()
+        self.save_samples()
+        if self.paths.metrics.exists():
+            artifacts.plot_losses(self.paths.metrics, self.paths.losses_plot)
+        return self.paths.root
+
+    def noise(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.config.z_dim, device=self.device)
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def _loop(self) -> None:
+        c = self.config
+        G, D, loss = self.generator, self.discriminator, self.loss
+        batches = self.data.batches(c.batch_size, self.data_rng)
+        window: dict[str, torch.Tensor] = {}
+        window_steps = 0
+        t0 = time.perf_counter()
+        logs: dict[str, Any] = {}
+        while self.step < c.steps:
+            # Discriminator: n_critic steps on real data and *detached* fakes; G gets no gradient
+            # here, so there is no point building its graph.
+            for _ in range(c.n_critic):
+                real = next(batches).to(self.device, non_blocking=True)
+                with torch.no_grad():
+                    fake = G(self.noise(c.batch_size))
+                d_loss = loss.d_loss(D(real), D(fake))
+                penalty = loss.penalty(D, real, fake)
+                if penalty is not None:
+                    d_loss = d_loss + penalty
+                self.opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                self.opt_d.step()
+                loss.after_d_step(D)
+
+            # Generator: gradients flow *through* D to G, but D's own parameter gradients are
+            # switched off: they would be wasted work and would leak into D's next step.
+            D.requires_grad_(False)
+            g_loss = loss.g_loss(D(G(self.noise(c.batch_size))))
+            self.opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            self.opt_g.step()
+            D.requires_grad_(True)
+            self.step += 1
+
+            # Log: accumulate on the device, synchronise only when a line is written.
+            for key, value in (("d_loss", d_loss), ("g_loss", g_loss)):
+                window[key] = window.get(key, 0) + value.detach()
+            window_steps += 1
+            last = self.step == c.steps
+            if (c.log_every and self.step % c.log_every == 0) or last:
+                logs = {k: float(v) / window_steps for k, v in window.items()}
+                logs.update(step=self.step, time=round(time.perf_counter() - t0, 3))
+                self._append_metrics(logs)
+                window, window_steps = {}, 0
+            self.pm.hook.ganforge_on_step_end(trainer=self, step=self.step, logs=logs)
+            if c.sample_every and self.step % c.sample_every == 0 and not last:
+                self.save_samples()
+            if c.ckpt_every and self.step % c.ckpt_every == 0 and not last:
+                self.save_checkpoint()
+
+    # -- run folder -----------------------------------------------------------------------------
+
+    def _prepare_run_dir(self) -> None:
+        root = self.paths.root
+        existing = latest_checkpoint(root) if root.exists() else None
+        if existing is not None and not self.config.resume:
+            raise ConfigError(f"{root} already holds a run (checkpoint {existing.name}); pass "
+                              f"--resume to continue it or choose another --out")
+        if existing is not None:
+            self._restore(existing)
+        elif root.exists() and self.paths.metrics.exists():
+            self.paths.metrics.unlink()  # a previous run died before its first checkpoint
+        self.paths.samples.mkdir(parents=True, exist_ok=True)
+        record = {"config": self.config.to_dict(), "data_info": {
+            "sample_shape": list(self.info.sample_shape),
+            "value_range": list(self.info.value_range) if self.info.value_range else None,
+            "modality": self.info.modality}, "versions": provenance(self.registry, self.config)}
+        self.paths.config.write_text(json.dumps(record, indent=2) + "\n")
+
+    def _restore(self, path: Path) -> None:
+        ckpt = load_checkpoint(path)
+        self.generator.load_state_dict(ckpt.generator)
+        self.discriminator.load_state_dict(ckpt.discriminator)
+        self.opt_g.load_state_dict(ckpt.state["opt_g"])
+        self.opt_d.load_state_dict(ckpt.state["opt_d"])
+        torch.set_rng_state(ckpt.state["torch_rng"])
+        self.data_rng.set_state(ckpt.state["data_rng"])
+        self.step = ckpt.step
+        if self.paths.metrics.exists():  # drop lines logged after the checkpoint we resume from
+            rows = [r for r in artifacts.read_metrics(self.paths.metrics) if r.get("step", 0) <= self.step]
+            self.paths.metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def _append_metrics(self, row: dict[str, Any]) -> None:
+        with self.paths.metrics.open("a") as fh:
+            fh.write(json.dumps(row) + "\n")
+
+    def save_checkpoint(self) -> Path:
+        state = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
+                 "torch_rng": torch.get_rng_state(), "data_rng": self.data_rng.get_state()}
+        path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state)
+        self.pm.hook.ganforge_on_checkpoint_saved(trainer=self, step=self.step, path=path)
+        return path
+
+    @torch.no_grad()
+    def save_samples(self) -> Path:
+        """Draw the fixed noise through G and save the picture for this step."""
+        self.generator.eval()
+        fake = self.generator(self.fixed_noise)
+        self.generator.train()
+        path = self.paths.samples / f"step_{self.step:07d}.png"
+        artifacts.save_samples(fake, self.info, path, self.real_preview, title=f"step {self.step}")
+        return path
+
+    @property
+    def last_samples(self) -> Path | None:
+        found = sorted(self.paths.samples.glob("step_*.png"))
+        return found[-1] if found else None
