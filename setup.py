@@ -25,7 +25,10 @@ def extensions() -> tuple[list, dict]:
     import torch
     from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension
 
-    sources = sorted(glob.glob("csrc/*.cpp"))
+    # dense_act.cpp and the baseline kernels first: the linker keeps the first copy of any inline
+    # function, and that copy must not need AVX (the wider builds only add their own namespaces).
+    sources = ["csrc/dense_act.cpp", "csrc/cpu_kernels_default.cpp", "csrc/cpu_kernels_avx2.cpp",
+               "csrc/cpu_kernels_avx512.cpp"]
     cxx = ["-O3", "-std=c++17", "-fopenmp", "-DGANFORGE_VERSION_INFO"]
     want_cuda = _flag("GANFORGE_CUDA") or (torch.version.cuda is not None and shutil.which("nvcc") is not None
                                             and os.environ.get("GANFORGE_CUDA", "") != "0")

@@ -1,22 +1,89 @@
-"""The public face of the op: picks the compiled backend or the reference fallback."""
+"""The public face of the op: the compiled ``torch.ops.ganforge.dense_act`` or the reference.
+
+The compiled op carries its own C++ autograd (low per-call overhead, double backward included) and
+is registered with ``register_fake`` here so ``torch.compile(fullgraph=True)`` and
+``torch.library.opcheck`` understand it.
+"""
 
 from __future__ import annotations
 
+import os
+import warnings
+
 import torch
 
-from ganforge.ops.activations import activation
+from ganforge.ops.activations import ACTIVATIONS
 from ganforge.ops.reference import dense_act_reference
 
-_BACKEND = "reference"
+DISABLE_ENV = "GANFORGE_OP_REFERENCE"
+_CODES = {name: row.code for name, row in ACTIVATIONS.items()}
+
+
+class ExtensionMissingWarning(UserWarning):
+    """ganforge._C is not built; dense_act runs on the slower pure-PyTorch reference."""
+
+
+def _load_extension() -> tuple[object | None, str]:
+    if os.environ.get(DISABLE_ENV, "") not in {"", "0"}:
+        return None, f"{DISABLE_ENV} is set"
+    try:
+        from ganforge import _C  # noqa: F401  (importing registers torch.ops.ganforge.*)
+    except ImportError as exc:
+        return None, str(exc)
+    return _C, ""
+
+
+_C, _why = _load_extension()
+if _C is None and DISABLE_ENV not in os.environ:
+    warnings.warn(
+        f"ganforge._C is not available ({_why}); dense_act uses the pure-PyTorch reference. "
+        "Build the extension with `pip install --no-build-isolation -e .` (unset GANFORGE_NO_EXT).",
+        ExtensionMissingWarning, stacklevel=2)
+
+if _C is not None:
+    _op = torch.ops.ganforge.dense_act.default
+
+    @torch.library.register_fake("ganforge::dense_act")
+    def _dense_act_fake(x, weight, bias, act, alpha):  # type: ignore[no-untyped-def]
+        torch._check(x.dim() == 2, lambda: f"dense_act: expected x of rank 2, got rank {x.dim()}")
+        torch._check(x.shape[1] == weight.shape[1], lambda: "dense_act: in_features mismatch")
+        return x.new_empty((x.shape[0], weight.shape[0]))
+
+    @torch.library.register_fake("ganforge::dense_act_grad_z")
+    def _grad_z_fake(grad, y, act, alpha):  # type: ignore[no-untyped-def]
+        return torch.empty_like(y, memory_format=torch.contiguous_format), y.new_empty((y.shape[1],))
 
 
 def backend() -> str:
-    """Which implementation :func:`dense_act` uses: ``"cpp"``, ``"cuda"`` or ``"reference"``."""
-    return _BACKEND
+    """Which implementation :func:`dense_act` uses: ``"cpp"``, ``"cuda"`` or ``"reference"``.
+
+    ``"cuda"`` means the extension was built with its CUDA kernels (CPU tensors still use the C++
+    kernel).
+    """
+    if _C is None:
+        return "reference"
+    return "cuda" if getattr(_C, "with_cuda", False) else "cpp"
+
+
+def _code(act: str) -> int:
+    try:
+        return _CODES[act]
+    except KeyError:
+        raise ValueError(f"dense_act: unknown activation {act!r}; expected one of {', '.join(_CODES)}") from None
 
 
 def dense_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
               act: str = "relu", *, alpha: float = 0.2) -> torch.Tensor:
-    """``act(x @ weight.T + bias)`` for ``act`` in none, relu, leaky_relu, tanh, sigmoid."""
-    activation(act)
-    return dense_act_reference(x, weight, bias, act, alpha)
+    """``act(x @ weight.T + bias)`` for ``act`` in none, relu, leaky_relu, tanh, sigmoid.
+
+    ``x`` may have any number of leading dimensions, like ``F.linear``.
+    """
+    code = _code(act)
+    if _C is None:
+        return dense_act_reference(x, weight, bias, act, alpha)
+    if x.dim() == 2:
+        return _op(x, weight, bias, code, alpha)
+    if x.dim() == 0:
+        raise ValueError("dense_act: expected x with at least one dimension (in_features,), got a scalar")
+    lead = x.shape[:-1]
+    return _op(x.reshape(-1, x.shape[-1]), weight, bias, code, alpha).reshape(*lead, weight.shape[0])

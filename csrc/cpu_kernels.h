@@ -1,0 +1,32 @@
+// The CPU epilogue kernels, compiled once per instruction set (cpu_kernels_*.cpp) so ATen's
+// Vectorized uses real AVX2 / AVX-512 registers, and chosen at run time by what the CPU supports
+// (the same scheme as ATen's own DispatchStub).
+#pragma once
+
+#include <cstdint>
+
+namespace ganforge {
+
+// y (rows x cols, row-major) = act(y + b) in place, for act in none / relu / leaky_relu.
+// b may be null. scalar is float or double.
+template <typename scalar_t>
+using BiasActFn = void (*)(scalar_t* y, const scalar_t* b, int64_t rows, int64_t cols, int64_t act, scalar_t alpha);
+
+// gz = gy * act'(y) and gb = column sums of gz, in one pass; gb is deterministic.
+template <typename scalar_t>
+using GradZFn = void (*)(const scalar_t* gy, const scalar_t* y, scalar_t* gz, scalar_t* gb, int64_t rows,
+                         int64_t cols, int64_t act, scalar_t alpha);
+
+#define GANFORGE_DECLARE_KERNELS(ns)                                                                   \
+  namespace ns {                                                                                       \
+  void bias_act_f32(float*, const float*, int64_t, int64_t, int64_t, float);                          \
+  void bias_act_f64(double*, const double*, int64_t, int64_t, int64_t, double);                       \
+  void grad_z_f32(const float*, const float*, float*, float*, int64_t, int64_t, int64_t, float);      \
+  void grad_z_f64(const double*, const double*, double*, double*, int64_t, int64_t, int64_t, double); \
+  }
+
+GANFORGE_DECLARE_KERNELS(cpu_default)
+GANFORGE_DECLARE_KERNELS(cpu_avx2)
+GANFORGE_DECLARE_KERNELS(cpu_avx512)
+
+}  // namespace ganforge

@@ -1,0 +1,239 @@
+// ganforge::dense_act: y = act(x @ W^T + b) as one op, with a CPU kernel and C++ autograd.
+//
+// Forward: one GEMM through ATen's BLAS, then bias + activation in one pass over the output.
+// Backward: one pass computes dZ = dY * act'(Y) together with the bias gradient (a deterministic
+// column-blocked reduction), then the two GEMMs. Only x, W and the output y are saved.
+// When the backward itself must be differentiable (create_graph=True, as in WGAN-GP or R1), the
+// autograd function switches to ATen ops written with the same formulas, so double backward works.
+#include <type_traits>
+
+#include <torch/autograd.h>
+#include <torch/library.h>
+#include <torch/python.h>
+
+#include "activations.h"
+#include "cpu_kernels.h"
+
+namespace ganforge {
+
+using at::Tensor;
+
+// ---------------------------------------------------------------------------------------------
+// Argument checks: every message names the argument and what was expected.
+// ---------------------------------------------------------------------------------------------
+
+void check_act(int64_t act) {
+  TORCH_CHECK(act >= 0 && act < kNumActs, "dense_act: unknown activation code ", act,
+              "; expected 0..", kNumActs - 1, " (none, relu, leaky_relu, tanh, sigmoid)");
+}
+
+void check_inputs(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, int64_t act) {
+  check_act(act);
+  TORCH_CHECK(x.dim() == 2, "dense_act: expected x of rank 2 (batch, in_features), got rank ", x.dim(),
+              " with shape ", x.sizes());
+  TORCH_CHECK(weight.dim() == 2, "dense_act: expected weight of rank 2 (out_features, in_features), got shape ",
+              weight.sizes());
+  TORCH_CHECK(x.size(1) == weight.size(1), "dense_act: x has ", x.size(1), " in_features but weight expects ",
+              weight.size(1), " (weight shape ", weight.sizes(), ")");
+  TORCH_CHECK(x.scalar_type() == weight.scalar_type(), "dense_act: dtype mismatch: x is ", x.scalar_type(),
+              " but weight is ", weight.scalar_type());
+  TORCH_CHECK(x.device() == weight.device(), "dense_act: device mismatch: x is on ", x.device(),
+              " but weight is on ", weight.device());
+  TORCH_CHECK(at::isFloatingType(x.scalar_type()), "dense_act: expected a floating-point dtype, got ",
+              x.scalar_type());
+  if (bias.has_value() && bias->defined()) {
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == weight.size(0), "dense_act: expected bias of shape (",
+                weight.size(0), ",) to match weight's out_features, got shape ", bias->sizes());
+    TORCH_CHECK(bias->scalar_type() == x.scalar_type(), "dense_act: dtype mismatch: x is ", x.scalar_type(),
+                " but bias is ", bias->scalar_type());
+    TORCH_CHECK(bias->device() == x.device(), "dense_act: device mismatch: x is on ", x.device(),
+                " but bias is on ", bias->device());
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU kernels: the widest instruction set this CPU supports (see cpu_kernels.h)
+// ---------------------------------------------------------------------------------------------
+
+enum class Isa { Default, Avx2, Avx512 };
+
+Isa detect_isa() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+    return Isa::Avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+#endif
+  return Isa::Default;
+}
+
+const Isa kIsa = detect_isa();
+
+const char* isa_name() {
+  switch (kIsa) {
+    case Isa::Avx512: return "avx512";
+    case Isa::Avx2: return "avx2";
+    default: return "default";
+  }
+}
+
+template <typename scalar_t>
+BiasActFn<scalar_t> pick_bias_act() {
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    return kIsa == Isa::Avx512 ? cpu_avx512::bias_act_f32 : kIsa == Isa::Avx2 ? cpu_avx2::bias_act_f32 : cpu_default::bias_act_f32;
+  } else {
+    return kIsa == Isa::Avx512 ? cpu_avx512::bias_act_f64 : kIsa == Isa::Avx2 ? cpu_avx2::bias_act_f64 : cpu_default::bias_act_f64;
+  }
+}
+
+template <typename scalar_t>
+GradZFn<scalar_t> pick_grad_z() {
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    return kIsa == Isa::Avx512 ? cpu_avx512::grad_z_f32 : kIsa == Isa::Avx2 ? cpu_avx2::grad_z_f32 : cpu_default::grad_z_f32;
+  } else {
+    return kIsa == Isa::Avx512 ? cpu_avx512::grad_z_f64 : kIsa == Isa::Avx2 ? cpu_avx2::grad_z_f64 : cpu_default::grad_z_f64;
+  }
+}
+
+void check_cpu_dtype(const Tensor& t, const char* what) {
+  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, what,
+              ": the CPU kernel supports float32 and float64, got ", t.scalar_type(),
+              "; convert with .float() (half and bfloat16 run on CUDA)");
+}
+
+Tensor dense_act_cpu(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, int64_t act,
+                     double alpha) {
+  check_inputs(x, weight, bias, act);
+  check_cpu_dtype(x, "dense_act");
+  const bool has_bias = bias.has_value() && bias->defined();
+  const auto a = static_cast<Act>(act);
+  if (a == Act::Tanh || a == Act::Sigmoid) {
+    // Transcendental activations: bias rides in the GEMM (beta = 1), then ATen's own vectorised
+    // (SLEEF, runtime-dispatched AVX2/AVX-512) in-place kernel is the single pass over the output.
+    Tensor y = has_bias ? at::addmm(*bias, x, weight.t()) : at::mm(x, weight.t());
+    return a == Act::Tanh ? y.tanh_() : y.sigmoid_();
+  }
+  Tensor y = at::mm(x, weight.t());  // contiguous (batch, out)
+  const Tensor b = has_bias ? bias->contiguous() : Tensor();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dense_act_cpu", [&] {
+    pick_bias_act<scalar_t>()(y.data_ptr<scalar_t>(), has_bias ? b.data_ptr<scalar_t>() : nullptr, y.size(0),
+                              y.size(1), act, static_cast<scalar_t>(alpha));
+  });
+  return y;
+}
+
+// dZ = dY * act'(Y) and db = sum_rows(dZ) in one pass (see cpu_kernels.inc).
+std::tuple<Tensor, Tensor> dense_act_grad_z_cpu(const Tensor& grad, const Tensor& y, int64_t act, double alpha) {
+  check_act(act);
+  TORCH_CHECK(grad.dim() == 2 && grad.sizes() == y.sizes(), "dense_act_grad_z: expected grad of shape ",
+              y.sizes(), " like the output, got ", grad.sizes());
+  TORCH_CHECK(grad.scalar_type() == y.scalar_type(), "dense_act_grad_z: dtype mismatch: grad is ",
+              grad.scalar_type(), " but output is ", y.scalar_type());
+  const Tensor g = grad.contiguous(), yc = y.contiguous();
+  Tensor gz = at::empty_like(yc, at::MemoryFormat::Contiguous);
+  Tensor gb = at::empty({y.size(1)}, y.options());
+  check_cpu_dtype(y, "dense_act_grad_z");
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "dense_act_grad_z_cpu", [&] {
+    pick_grad_z<scalar_t>()(g.data_ptr<scalar_t>(), yc.data_ptr<scalar_t>(), gz.data_ptr<scalar_t>(),
+                            gb.data_ptr<scalar_t>(), yc.size(0), yc.size(1), act, static_cast<scalar_t>(alpha));
+  });
+  return {gz, gb};
+}
+
+// ---------------------------------------------------------------------------------------------
+// Autograd
+// ---------------------------------------------------------------------------------------------
+
+Tensor call_forward(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, int64_t act, double alpha) {
+  static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("ganforge::dense_act", "").typed<decltype(call_forward)>();
+  return op.call(x, w, b, act, alpha);
+}
+
+std::tuple<Tensor, Tensor> call_grad_z(const Tensor& g, const Tensor& y, int64_t act, double alpha) {
+  static auto op =
+      c10::Dispatcher::singleton().findSchemaOrThrow("ganforge::dense_act_grad_z", "").typed<decltype(call_grad_z)>();
+  return op.call(g, y, act, alpha);
+}
+
+// act'(y) with differentiable ATen ops: used when the backward must itself be differentiated.
+Tensor differentiable_grad_z(const Tensor& g, const Tensor& y, int64_t act, double alpha) {
+  switch (static_cast<Act>(act)) {
+    case Act::None: return g;
+    case Act::Relu: return g * (y > 0).to(y.scalar_type());
+    case Act::LeakyRelu: return g * at::where(y > 0, at::ones_like(y), at::full_like(y, alpha));
+    case Act::Tanh: return g * (1 - y * y);
+    case Act::Sigmoid: return g * (y * (1 - y));
+  }
+  TORCH_CHECK(false, "dense_act: unknown activation code ", act);
+}
+
+class DenseActFunction : public torch::autograd::Function<DenseActFunction> {
+ public:
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x, const Tensor& weight,
+                        const std::optional<Tensor>& bias, int64_t act, double alpha) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    Tensor y = call_forward(x, weight, bias, act, alpha);
+    ctx->save_for_backward({x, weight, y});
+    ctx->saved_data["act"] = act;
+    ctx->saved_data["alpha"] = alpha;
+    ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
+    return y;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const Tensor &x = saved[0], &weight = saved[1], &y = saved[2];
+    const int64_t act = ctx->saved_data["act"].toInt();
+    const double alpha = ctx->saved_data["alpha"].toDouble();
+    const bool has_bias = ctx->saved_data["has_bias"].toBool();
+    const bool need_x = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
+    const bool need_b = has_bias && ctx->needs_input_grad(2);
+    Tensor gy = grads[0];
+    Tensor gz, gb;
+    if (at::GradMode::is_enabled()) {  // create_graph=True: keep every step differentiable
+      gz = differentiable_grad_z(gy, y, act, alpha);
+      if (need_b) gb = gz.sum(0);
+    } else if (static_cast<Act>(act) == Act::None) {
+      gz = gy;
+      if (need_b) gb = gy.sum(0);
+    } else {
+      std::tie(gz, gb) = call_grad_z(gy, y, act, alpha);
+    }
+    Tensor gx = need_x ? gz.mm(weight) : Tensor();
+    Tensor gw = need_w ? gz.t().mm(x) : Tensor();
+    return {gx, gw, need_b ? gb : Tensor(), Tensor(), Tensor()};
+  }
+};
+
+Tensor dense_act_autograd(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, int64_t act,
+                          double alpha) {
+  return DenseActFunction::apply(x, weight, bias, act, alpha);
+}
+
+}  // namespace ganforge
+
+TORCH_LIBRARY(ganforge, m) {
+  m.def("dense_act(Tensor x, Tensor weight, Tensor? bias, int act, float alpha) -> Tensor");
+  m.def("dense_act_grad_z(Tensor grad, Tensor y, int act, float alpha) -> (Tensor, Tensor)");
+}
+
+TORCH_LIBRARY_IMPL(ganforge, CPU, m) {
+  m.impl("dense_act", &ganforge::dense_act_cpu);
+  m.impl("dense_act_grad_z", &ganforge::dense_act_grad_z_cpu);
+}
+
+TORCH_LIBRARY_IMPL(ganforge, Autograd, m) { m.impl("dense_act", &ganforge::dense_act_autograd); }
+
+// The module only has to exist so `import ganforge._C` loads the registrations above.
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
+  module.doc() = "ganforge's compiled dense_act op (registered as torch.ops.ganforge.*)";
+  module.def("cpu_isa", [] { return std::string(ganforge::isa_name()); }, "instruction set of the CPU kernels");
+  module.attr("with_cuda") =
+#ifdef GANFORGE_WITH_CUDA
+      true;
+#else
+      false;
+#endif
+}
