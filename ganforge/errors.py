@@ -30,7 +30,7 @@ class UnknownComponentError(UsageError):
         close = difflib.get_close_matches(name, names, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         listing = ", ".join(names) if names else "(none registered)"
-        super().__init__(f"unknown {kind} {name!r}.{hint} Available {kind}s: {listing}.")
+        super().__init__(f"unknown {kind} {name!r}.{hint} Available {kind} names: {listing}.")
         self.kind, self.name, self.available = kind, name, names
 
 

@@ -102,15 +102,15 @@ class Trainer:
         hook.ganforge_on_train_start(trainer=self)
         try:
             self._loop()
+            self.save_checkpoint()
+            self.save_samples()
+            if self.paths.metrics.exists():
+                artifacts.plot_losses(self.paths.metrics, self.paths.losses_plot)
         except KeyboardInterrupt:
             self.save_checkpoint()  # atomic: the previous good checkpoint survives a second Ctrl-C
             raise
         finally:
             hook.ganforge_on_train_end(trainer=self)
-        self.save_checkpoint()
-        self.save_samples()
-        if self.paths.metrics.exists():
-            artifacts.plot_losses(self.paths.metrics, self.paths.losses_plot)
         return self.paths.root
 
     def noise(self, n: int) -> torch.Tensor:

@@ -1,0 +1,99 @@
+"""The ganforge command: run, sample, list, doctor, and its usage errors (exit 2, no traceback)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ganforge.cli.main import main
+
+SMALL = ["--set", "gen.hidden=32,32", "--set", "disc.hidden=32,32", "--z-dim", "4"]
+
+
+def run_cli(*args: str) -> int:
+    return main(list(args))
+
+
+def test_list_shows_every_builtin(capsys):
+    assert run_cli("list") == 0
+    out = capsys.readouterr().out
+    for name in ("mlp", "minimax", "nonsat", "wasserstein", "wgan-gp", "mnist", "ring8", "grid25"):
+        assert name in out
+    assert "generator" in out and "discriminator" in out and "ganforge 0.1.0" in out
+
+
+def test_grid25_run_then_sample_gives_points(tmp_path, capsys):
+    out = tmp_path / "d"
+    assert run_cli("run", "--data", "grid25", "--loss", "nonsat", "--steps", "20", "--out", str(out), *SMALL) == 0
+    assert run_cli("sample", str(out), "-n", "1000", "-o", str(tmp_path / "s.npy")) == 0
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (1000, 2) and np.isfinite(samples).all()
+    assert run_cli("sample", str(out), "-n", "500", "-o", str(tmp_path / "s.png")) == 0
+    assert (tmp_path / "s.png").stat().st_size > 0
+
+
+def test_image_samples_keep_the_data_range(tmp_path):
+    out = tmp_path / "img"
+    assert run_cli("run", "--data", "digits", "--steps", "3", "--batch-size", "16", "--out", str(out), *SMALL) == 0
+    assert run_cli("sample", str(out), "-n", "7", "-o", str(tmp_path / "s.npy")) == 0
+    samples = np.load(tmp_path / "s.npy")
+    assert samples.shape == (7, 1, 8, 8) and samples.min() >= -1 and samples.max() <= 1
+
+
+def test_toml_config_and_set_options(tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text('data = "ring8"\nsteps = 4\nbatch_size = 8\nz_dim = 3\n[gen]\nhidden = [8]\n[disc]\nhidden = [8]\n')
+    out = tmp_path / "t"
+    assert run_cli("run", "--config", str(toml), "--steps", "6", "--set", "gen.hidden=16", "--out", str(out)) == 0
+    import json
+
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["steps"] == 6 and config["options"]["gen"]["hidden"] == 16 and config["z_dim"] == 3
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--gen", "mlpp"], "Did you mean 'mlp'"),
+    (["run", "--loss", "nonsatt"], "Available loss names: minimax, nonsat"),
+    (["run", "--data", "mnits"], "Did you mean 'mnist'"),
+    (["run", "--steps", "ten"], "expected a whole number"),
+    (["run", "--lr-g", "-1"], "positive"),
+    (["run", "--set", "gen.hidden"], "SECTION.KEY=VALUE"),
+    (["run", "--set", "bogus.x=1"], "unknown section"),
+    (["run", "--config", "/no/such.toml"], "does not exist"),
+    (["run", "--data", "mnist", "--set", "data.root=/no/such/dir"], "does not exist"),
+    (["run", "--data", "ring8", "--set", "gen.width=3"], "does not accept"),
+    (["run", "--device", "tpu"], "--device must be one of"),
+    (["sample", "/no/such/run", "-o", "x.npy"], "not a ganforge run folder"),
+    (["sample", ".", "-o", "x.txt"], "use a name ending in .npy or .png"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_usage_errors_exit_2_with_one_clear_line(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(*args) == 2
+    err = capsys.readouterr().err
+    assert message in " ".join(err.split()), err
+    assert "Traceback" not in err
+
+
+def test_unreadable_config_file(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("steps = = 3")
+    assert run_cli("run", "--config", str(bad)) == 2
+    assert "cannot read config file" in capsys.readouterr().err
+
+
+def test_usage_error_in_a_real_process_has_no_traceback(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "ganforge", "run", "--loss", "nonsatt"], capture_output=True,
+                            text=True, cwd=tmp_path, env={**os.environ, "CI": "true"})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "nonsat" in result.stderr
+
+
+def test_doctor_reports_backend(capsys):
+    assert run_cli("doctor") == 0
+    out = capsys.readouterr().out
+    assert "op backend" in out and "torch" in out

@@ -1,0 +1,36 @@
+"""RunConfig: precedence of defaults, loss defaults and user values; --set parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from ganforge.config import RunConfig, apply_set, parse_value
+from ganforge.errors import ConfigError
+
+
+def test_loss_defaults_fill_only_unset_fields():
+    c = RunConfig(lr_g=1e-3).resolved({"n_critic": 5, "lr_g": 5e-5, "lr_d": 5e-5, "optimizer": "rmsprop"})
+    assert (c.n_critic, c.lr_g, c.lr_d, c.optimizer) == (5, 1e-3, 5e-5, "rmsprop")
+    assert c.disc == c.gen == "mlp" and c.betas == (0.5, 0.999)
+
+
+@pytest.mark.parametrize("text, value", [("256,512", (256, 512)), ("0.3", 0.3), ("7", 7), ("true", True),
+                                         ("relu", "relu"), ("none", None), ("/data/mnist", "/data/mnist")])
+def test_parse_value(text, value):
+    assert parse_value(text) == value
+
+
+def test_apply_set_nests_by_section():
+    assert apply_set({}, ["gen.hidden=8,8", "data.root=/x"]) == {"gen": {"hidden": (8, 8)}, "data": {"root": "/x"}}
+
+
+@pytest.mark.parametrize("kwargs, message", [({"steps": 0}, "--steps"), ({"batch_size": 0}, "--batch-size"),
+                                             ({"optimizer": "adagrad"}, "optimizer"), ({"betas": (1.5, 0.9)}, "betas")])
+def test_validation_names_the_flag(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig(**kwargs).resolved({})
+
+
+def test_unknown_keys_are_named():
+    with pytest.raises(ConfigError, match="stepz"):
+        RunConfig.from_dict({"stepz": 3})

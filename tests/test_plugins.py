@@ -1,0 +1,171 @@
+"""The plugin system: built-ins through hooks, third-party plugins, duplicates, broken plugins."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import sys
+import types
+
+import pytest
+import torch
+
+from ganforge import RunConfig, Trainer, hookimpl
+from ganforge.errors import DuplicateComponentError, PluginError
+from ganforge.losses import GanLoss
+from ganforge.plugins import (DISABLE_ENV, STRICT_ENV, PluginLoadWarning, build_registry, get_plugin_manager,
+                              load_entry_points, new_plugin_manager)
+
+BUILTINS = {
+    "generator": {"mlp"}, "discriminator": {"mlp"},
+    "loss": {"minimax", "nonsat", "wasserstein", "wgan-gp"},
+    "dataset": {"mnist", "ring8", "grid25", "digits"},
+}
+
+
+def test_builtins_register_through_the_public_hooks(registry):
+    for kind, names in BUILTINS.items():
+        assert names <= set(registry.names(kind)), kind
+    comp = registry.get("loss", "nonsat")
+    assert comp.provider.plugin == "ganforge.builtin"
+    assert comp.provider.distribution == "ganforge"
+    assert comp.description
+
+
+class HingeLossPlugin:
+    """An in-test third-party plugin adding a loss, as a user's package would."""
+
+    class Hinge(GanLoss):
+        """Hinge loss (Lim & Ye 2017)."""
+
+        def d_loss(self, real_logits, fake_logits):
+            return torch.relu(1 - real_logits).mean() + torch.relu(1 + fake_logits).mean()
+
+        def g_loss(self, fake_logits):
+            return -fake_logits.mean()
+
+    @hookimpl
+    def ganforge_register_losses(self, register):
+        register("hinge", self.Hinge)
+
+
+def test_in_test_plugin_adds_a_loss_that_a_run_uses(tiny_points_config):
+    pm = new_plugin_manager()
+    pm.register(sys.modules["ganforge.builtin"])
+    pm.register(HingeLossPlugin(), name="hinge-plugin")
+    registry = build_registry(pm)
+    assert registry.get("loss", "hinge").provider.plugin == "hinge-plugin"
+    tiny_points_config.loss = "hinge"
+    trainer = Trainer(tiny_points_config, registry=registry, plugin_manager=pm)
+    run_dir = trainer.fit()
+    assert trainer.step == tiny_points_config.steps
+    assert (run_dir / "metrics.jsonl").read_text().count("\n") >= 1
+
+
+def test_duplicate_name_is_refused_naming_both_providers():
+    class Again:
+        @hookimpl
+        def ganforge_register_losses(self, register):
+            register("nonsat", GanLoss)
+
+    pm = get_plugin_manager(entry_points=False)
+    pm.register(Again(), name="copycat")
+    with pytest.raises(DuplicateComponentError) as info:
+        build_registry(pm)
+    assert "ganforge.builtin" in str(info.value) and "copycat" in str(info.value)
+
+
+class FakeDist:
+    name, version = "ganforge-broken", "9.9"
+
+
+def fake_entry_point(name: str, value: str) -> md.EntryPoint:
+    ep = md.EntryPoint(name=name, value=value, group="ganforge")
+    object.__setattr__(ep, "dist", FakeDist())  # EntryPoint is frozen; tests attach a distribution
+    return ep
+
+
+def test_entry_point_that_fails_to_import_warns_once_and_the_rest_works(monkeypatch):
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+    good = types.ModuleType("ganforge_test_good_plugin")
+    good.ganforge_register_losses = hookimpl(lambda register: register("good", GanLoss))
+    monkeypatch.setitem(sys.modules, good.__name__, good)
+    pm = get_plugin_manager(entry_points=False)
+    eps = [fake_entry_point("broken", "ganforge_no_such_module_xyz"), fake_entry_point("good", good.__name__)]
+    with pytest.warns(PluginLoadWarning) as record:
+        load_entry_points(pm, eps)
+    assert len(record) == 1
+    text = str(record[0].message)
+    assert "broken" in text and "ganforge-broken 9.9" in text and "ModuleNotFoundError" in text
+    registry = build_registry(pm)
+    assert "good" in registry.names("loss")
+    assert registry.get("loss", "good").provider.distribution == "ganforge-broken"
+    assert "nonsat" in registry.names("loss")
+
+
+def test_strict_mode_turns_a_broken_plugin_into_an_error(monkeypatch):
+    monkeypatch.setenv(STRICT_ENV, "1")
+    pm = get_plugin_manager(entry_points=False)
+    with pytest.raises(PluginError, match="broken"):
+        load_entry_points(pm, [fake_entry_point("broken", "ganforge_no_such_module_xyz")])
+
+
+def test_disable_switch_blocks_a_plugin(monkeypatch):
+    monkeypatch.setenv(DISABLE_ENV, "broken")
+    pm = get_plugin_manager(entry_points=False)
+    load_entry_points(pm, [fake_entry_point("broken", "ganforge_no_such_module_xyz")])  # no warning: blocked
+    assert not pm.has_plugin("broken")
+
+
+def test_plugin_whose_registration_raises_is_isolated(monkeypatch):
+    monkeypatch.delenv(STRICT_ENV, raising=False)
+
+    class Exploding:
+        @hookimpl
+        def ganforge_register_losses(self, register):
+            raise RuntimeError("boom")
+
+    pm = get_plugin_manager(entry_points=False)
+    pm.register(Exploding(), name="exploding")
+    with pytest.warns(PluginLoadWarning, match="boom"):
+        registry = build_registry(pm)
+    assert "nonsat" in registry.names("loss")
+
+
+def test_misspelled_hook_is_caught():
+    class Typo:
+        @hookimpl
+        def ganforge_register_lossez(self, register):  # noqa: D401 - deliberately misspelled
+            pass
+
+    pm = new_plugin_manager()
+    pm.register(Typo())
+    with pytest.raises(Exception, match="lossez"):
+        pm.check_pending()
+
+
+def test_lifecycle_hooks_are_called_in_order(tiny_points_config):
+    calls: list[str] = []
+
+    class Recorder:
+        @hookimpl
+        def ganforge_on_train_start(self, trainer):
+            calls.append("start")
+
+        @hookimpl
+        def ganforge_on_step_end(self, trainer, step, logs):
+            calls.append(f"step{step}")
+
+        @hookimpl
+        def ganforge_on_checkpoint_saved(self, trainer, step, path):
+            calls.append(f"ckpt{step}")
+            assert (path / "manifest.json").is_file()
+
+        @hookimpl
+        def ganforge_on_train_end(self, trainer):
+            calls.append("end")
+
+    pm = get_plugin_manager(entry_points=False, extra=[Recorder()])
+    Trainer(tiny_points_config, registry=build_registry(pm), plugin_manager=pm).fit()
+    assert calls[0] == "start" and calls[1] == "step1"
+    assert "ckpt10" in calls and calls.index("ckpt10") > calls.index("step10")
+    assert calls[-2:] == ["ckpt30", "end"]

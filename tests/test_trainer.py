@@ -1,0 +1,116 @@
+"""The training loop: run folder contents, determinism, loss defaults, resume, interruption."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ganforge import RunConfig, Trainer
+from ganforge.errors import ConfigError
+from ganforge.train.artifacts import read_metrics
+
+
+def fit(config, registry, plugin_manager):
+    trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
+    trainer.fit()
+    return trainer
+
+
+def test_run_folder_holds_everything_documented(tiny_points_config, registry, plugin_manager):
+    trainer = fit(tiny_points_config, registry, plugin_manager)
+    root = trainer.paths.root
+    record = json.loads((root / "config.json").read_text())
+    assert record["config"]["loss"] == "nonsat" and record["config"]["n_critic"] == 1
+    assert record["versions"]["torch"] == torch.__version__
+    assert record["versions"]["components"]["loss"]["distribution"] == "ganforge"
+    rows = read_metrics(root / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [5, 10, 15, 20, 25, 30]
+    assert all({"d_loss", "g_loss", "time"} <= set(r) for r in rows)
+    assert sorted(p.name for p in (root / "samples").iterdir()) == [
+        "step_0000010.png", "step_0000020.png", "step_0000030.png"]
+    assert (root / "checkpoints" / "latest").read_text().strip() == "step_0000030"
+    assert (root / "losses.png").is_file()
+
+
+def test_same_command_twice_gives_identical_losses(tiny_points_config, registry, plugin_manager, tmp_path):
+    first = fit(tiny_points_config, registry, plugin_manager)
+    tiny_points_config.out = str(tmp_path / "again")
+    second = fit(tiny_points_config, registry, plugin_manager)
+    a = [(r["d_loss"], r["g_loss"]) for r in read_metrics(first.paths.metrics)]
+    b = [(r["d_loss"], r["g_loss"]) for r in read_metrics(second.paths.metrics)]
+    assert a == b
+
+
+def test_image_run_writes_an_image_grid(tmp_path, registry, plugin_manager):
+    config = RunConfig(data="digits", steps=4, batch_size=16, out=str(tmp_path / "img"), log_every=2,
+                       options={"gen": {"hidden": (16,)}, "disc": {"hidden": (16,)}})
+    trainer = fit(config, registry, plugin_manager)
+    image = Image.open(trainer.last_samples)
+    assert image.mode == "L" and image.width > 8 * 8
+
+
+@pytest.mark.parametrize("loss, n_critic, optimizer, lr", [
+    ("wasserstein", 5, "rmsprop", 5e-5), ("wgan-gp", 5, "adam", 1e-4), ("minimax", 1, "adam", 2e-4)])
+def test_loss_declares_its_training_defaults(loss, n_critic, optimizer, lr, tiny_points_config, registry,
+                                             plugin_manager):
+    tiny_points_config.loss, tiny_points_config.steps = loss, 3
+    trainer = fit(tiny_points_config, registry, plugin_manager)
+    c = trainer.config
+    assert (c.n_critic, c.optimizer, c.lr_g, c.lr_d) == (n_critic, optimizer, lr, lr)
+    if loss == "wasserstein":
+        assert isinstance(trainer.opt_d, torch.optim.RMSprop)
+        assert max(p.abs().max().item() for p in trainer.discriminator.parameters()) <= 0.01 + 1e-7
+    if loss == "wgan-gp":
+        assert c.betas == (0.0, 0.9)
+
+
+def test_user_flags_override_loss_defaults(tiny_points_config, registry, plugin_manager):
+    tiny_points_config.loss, tiny_points_config.n_critic, tiny_points_config.lr_d = "wasserstein", 2, 1e-3
+    tiny_points_config.steps = 2
+    c = fit(tiny_points_config, registry, plugin_manager).config
+    assert (c.n_critic, c.lr_d, c.lr_g) == (2, 1e-3, 5e-5)
+
+
+def test_existing_run_is_protected_and_resume_continues(tiny_points_config, registry, plugin_manager):
+    fit(tiny_points_config, registry, plugin_manager)
+    with pytest.raises(ConfigError, match="--resume"):
+        Trainer(tiny_points_config, registry=registry, plugin_manager=plugin_manager).fit()
+    tiny_points_config.resume, tiny_points_config.steps = True, 40
+    trainer = fit(tiny_points_config, registry, plugin_manager)
+    assert trainer.step == 40
+    steps = [r["step"] for r in read_metrics(trainer.paths.metrics)]
+    assert steps == sorted(set(steps)) and steps[-1] == 40
+
+
+def test_ctrl_c_leaves_a_complete_checkpoint(tiny_points_config, registry, plugin_manager):
+    from ganforge import hookimpl
+    from ganforge.checkpoint import latest_checkpoint, load_checkpoint
+
+    class InterruptAt17:
+        @hookimpl
+        def ganforge_on_step_end(self, trainer, step, logs):
+            if step == 17:
+                raise KeyboardInterrupt
+
+    plugin_manager.register(InterruptAt17())
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(tiny_points_config, registry=registry, plugin_manager=plugin_manager).fit()
+    ckpt = load_checkpoint(latest_checkpoint(tiny_points_config.out))
+    assert ckpt.step == 17
+
+
+def test_generator_output_matches_the_data_range(registry):
+    from ganforge.train.build import build_models
+    from ganforge.data import DataInfo
+
+    config = RunConfig().resolved({})
+    gen, _ = build_models(config, registry, DataInfo((1, 4, 4), (0.0, 255.0), "image"))
+    with torch.no_grad():
+        out = gen(torch.randn(256, 100) * 50)
+    assert out.min() >= 0.0 and out.max() <= 255.0 and out.max() > 128
+    gen, _ = build_models(config, registry, DataInfo((2,), None, "points"))
+    assert np.isfinite(gen(torch.randn(3, 100)).detach().numpy()).all()
