@@ -28,8 +28,8 @@ def extensions() -> tuple[list, dict]:
     # dense_act.cpp and the baseline kernels first: the linker keeps the first copy of any inline
     # function, and that copy must not need AVX (the wider builds only add their own namespaces).
     sources = ["csrc/dense_act.cpp", "csrc/cpu_kernels_default.cpp", "csrc/cpu_kernels_avx2.cpp",
-               "csrc/cpu_kernels_avx512.cpp"]
-    cxx = ["-O3", "-std=c++17", "-fopenmp", "-DGANFORGE_VERSION_INFO"]
+               "csrc/cpu_kernels_avx512.cpp", "csrc/dense_act_cuda.cpp"]
+    cxx = ["-O3", "-fopenmp"]
     want_cuda = _flag("GANFORGE_CUDA") or (torch.version.cuda is not None and shutil.which("nvcc") is not None
                                             and os.environ.get("GANFORGE_CUDA", "") != "0")
     if want_cuda:

@@ -1,0 +1,223 @@
+"""dense_act against an independent reference, in pytorch/extension-cpp's shape.
+
+Fresh random inputs every test; every activation and dtype; forward and all gradients; float64
+gradcheck and gradgradcheck; opcheck; torch.compile(fullgraph=True); the reference fallback with
+ganforge._C hidden; error messages; CUDA tests skipped with a reason when no GPU is present.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ganforge.nn import FusedDense
+from ganforge.ops import backend, dense_act
+from ganforge.ops.activations import ACTIVATIONS
+
+ACTS = list(ACTIVATIONS)
+ALPHA = 0.2
+COMPILED = backend() in ("cpp", "cuda")
+needs_ext = pytest.mark.skipif(not COMPILED, reason="ganforge._C is not built (GANFORGE_NO_EXT?)")
+needs_cuda = pytest.mark.skipif(not (torch.cuda.is_available() and backend() == "cuda"),
+                                reason="needs a CUDA GPU and the CUDA build of ganforge._C")
+
+
+def reference(x, w, b, act, alpha=ALPHA):
+    """Independent of ganforge: plain matmul and torch's own activations."""
+    z = x @ w.t() + (b if b is not None else 0)
+    return {"none": lambda: z, "relu": lambda: torch.relu(z), "leaky_relu": lambda: F.leaky_relu(z, alpha),
+            "tanh": lambda: torch.tanh(z), "sigmoid": lambda: torch.sigmoid(z)}[act]()
+
+
+def inputs(batch=33, fin=19, fout=27, dtype=torch.float32, device="cpu", bias=True, grad=True):
+    x = torch.randn(batch, fin, dtype=dtype, device=device, requires_grad=grad)
+    w = torch.randn(fout, fin, dtype=dtype, device=device, requires_grad=grad)
+    b = torch.randn(fout, dtype=dtype, device=device, requires_grad=grad) if bias else None
+    return x, w, b
+
+
+TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5), torch.float64: dict(rtol=1e-10, atol=1e-10),
+       torch.float16: dict(rtol=1e-2, atol=1e-2), torch.bfloat16: dict(rtol=5e-2, atol=5e-2)}
+
+
+def check_against_reference(x, w, b, act):
+    tol = TOL[x.dtype]
+    y = dense_act(x, w, b, act, alpha=ALPHA)
+    y_ref = reference(x, w, b, act)
+    torch.testing.assert_close(y, y_ref, **tol)
+    g = torch.randn_like(y)
+    leaves = [t for t in (x, w, b) if t is not None]
+    grads = torch.autograd.grad(y, leaves, g)
+    grads_ref = torch.autograd.grad(y_ref, leaves, g)
+    for got, want in zip(grads, grads_ref):
+        torch.testing.assert_close(got, want, **tol)
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("bias", [True, False])
+def test_forward_and_gradients_match_reference(act, dtype, bias):
+    check_against_reference(*inputs(dtype=dtype, bias=bias), act)
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("shape", [(1, 1, 1), (64, 100, 256), (7, 784, 1), (130, 33, 65)])
+def test_odd_and_model_shapes(act, shape):
+    check_against_reference(*inputs(*shape), act)
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_gradcheck_and_gradgradcheck_float64(act):
+    x, w, b = inputs(6, 5, 4, dtype=torch.float64)
+    if act in ("relu", "leaky_relu"):  # keep pre-activations away from the kink at 0
+        with torch.no_grad():
+            z = x @ w.t() + b
+            b += torch.where(z.abs() < 0.1, 0.5, 0.0).amax(0)
+    fn = lambda x, w, b: dense_act(x, w, b, act, alpha=ALPHA)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, w, b))
+    assert torch.autograd.gradgradcheck(fn, (x, w, b))
+
+
+def test_double_backward_through_a_critic_like_wgan_gp():
+    critic_fused = nn.Sequential(FusedDense(5, 8, act="leaky_relu"), FusedDense(8, 1)).double()
+    critic_ref = nn.Sequential(nn.Linear(5, 8), nn.LeakyReLU(0.2), nn.Linear(8, 1)).double()
+    critic_ref[0].load_state_dict(critic_fused[0].state_dict())
+    critic_ref[2].load_state_dict(critic_fused[1].state_dict())
+    x = torch.randn(9, 5, dtype=torch.float64, requires_grad=True)
+    grads = []
+    for critic in (critic_fused, critic_ref):
+        (g,) = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+        penalty = ((g.norm(dim=1) - 1) ** 2).mean()
+        params = list(critic.parameters())
+        found = torch.autograd.grad(penalty, params, allow_unused=True)  # the last bias plays no part
+        grads.append([torch.zeros_like(p) if g is None else g for p, g in zip(params, found)])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+    assert grads[0][0].abs().sum() > 0
+
+
+def test_empty_batch_and_non_contiguous_inputs():
+    x, w, b = inputs(0, 5, 4)
+    y = dense_act(x, w, b, "relu")
+    assert y.shape == (0, 4)
+    y.sum().backward()
+    base = torch.randn(12, 10)
+    x_nc = base[::2, ::2].requires_grad_()  # strided view
+    w_nc = torch.randn(5, 7).t().requires_grad_()  # transposed
+    check_against_reference(x_nc, w_nc, torch.randn(7, requires_grad=True), "tanh")
+
+
+def test_leading_dimensions_like_f_linear():
+    x = torch.randn(2, 3, 5)
+    w, b = torch.randn(4, 5), torch.randn(4)
+    torch.testing.assert_close(dense_act(x, w, b, "sigmoid"), torch.sigmoid(F.linear(x, w, b)))
+
+
+def test_fused_dense_is_a_drop_in_for_linear():
+    torch.manual_seed(0)
+    fused = FusedDense(6, 3, act="tanh")
+    torch.manual_seed(0)
+    linear = nn.Linear(6, 3)
+    assert list(fused.state_dict()) == ["weight", "bias"]
+    torch.testing.assert_close(fused.weight, linear.weight)  # same initialisation
+    fused.load_state_dict(linear.state_dict())
+    x = torch.randn(4, 6)
+    torch.testing.assert_close(fused(x), torch.tanh(linear(x)))
+    assert "act=tanh" in repr(fused)
+
+
+@needs_ext
+@pytest.mark.parametrize("act", ACTS)
+def test_opcheck(act):
+    code = ACTIVATIONS[act].code
+    x, w, b = inputs(8, 5, 4)
+    torch.library.opcheck(torch.ops.ganforge.dense_act.default, (x, w, b, code, ALPHA))
+    torch.library.opcheck(torch.ops.ganforge.dense_act.default, (x, w, None, code, ALPHA))
+    y = torch.rand(8, 4)
+    torch.library.opcheck(torch.ops.ganforge.dense_act_grad_z.default, (torch.randn(8, 4), y, code, ALPHA))
+
+
+@needs_ext
+def test_torch_compile_fullgraph_without_graph_breaks():
+    model = nn.Sequential(FusedDense(10, 16, act="relu"), FusedDense(16, 1, act="sigmoid"))
+    x = torch.randn(5, 10)
+    expected = model(x)
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    torch.testing.assert_close(compiled(x), expected)
+    compiled(x).sum().backward()
+    assert model[0].weight.grad is not None
+
+
+def test_backend_is_compiled_after_the_readme_install():
+    assert backend() == "cpp" or backend() == "cuda", (
+        "ganforge._C is missing: build it with `pip install --no-build-isolation -e .`")
+
+
+def test_reference_fallback_when_the_extension_is_hidden():
+    code = (
+        "import sys, warnings\n"
+        "sys.modules['ganforge._C'] = None\n"  # makes `from ganforge import _C` raise ImportError
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import torch, ganforge.ops as ops\n"
+        "print(ops.backend())\n"
+        "print(sum('pip install --no-build-isolation' in str(x.message) for x in w))\n"
+        "x = torch.randn(3, 4, requires_grad=True); w_ = torch.randn(2, 4)\n"
+        "y = ops.dense_act(x, w_, None, 'tanh'); y.sum().backward()\n"
+        "print(torch.allclose(y, torch.tanh(x @ w_.t())))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["reference", "1", "True"]
+
+
+@needs_ext
+@pytest.mark.parametrize("make_args, message", [
+    (lambda: (torch.randn(3), torch.randn(4, 3), None), "expected x of rank 2"),
+    (lambda: (torch.randn(2, 3), torch.randn(4, 5), None), "x has 3 in_features but weight expects 5"),
+    (lambda: (torch.randn(2, 3), torch.randn(4, 3), torch.randn(5)), "expected bias of shape (4,)"),
+    (lambda: (torch.randn(2, 3), torch.randn(4, 3, dtype=torch.float64), None), "dtype mismatch"),
+    (lambda: (torch.randn(2, 3, dtype=torch.float16), torch.randn(4, 3, dtype=torch.float16), None),
+     "CPU kernel supports float32 and float64"),
+])
+def test_bad_calls_raise_clear_errors(make_args, message):
+    x, w, b = make_args()
+    with pytest.raises(RuntimeError) as info:
+        torch.ops.ganforge.dense_act(x, w, b, 1, 0.2)
+    assert message in str(info.value)
+
+
+@needs_ext
+def test_unknown_activation_code_and_name():
+    with pytest.raises(RuntimeError, match="unknown activation code 9"):
+        torch.ops.ganforge.dense_act(torch.randn(2, 3), torch.randn(4, 3), None, 9, 0.2)
+    with pytest.raises(ValueError, match="expected one of none, relu"):
+        dense_act(torch.randn(2, 3), torch.randn(4, 3), None, "gelu")
+
+
+def test_bias_gradient_is_deterministic():
+    x, w, b = inputs(1000, 64, 300)
+    y = dense_act(x, w, b, "tanh")
+    g = torch.randn_like(y)
+    first = torch.autograd.grad(y, b, g, retain_graph=True)[0]
+    again = torch.autograd.grad(y, b, g)[0]
+    assert torch.equal(first, again)
+
+
+@needs_cuda
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
+def test_cuda_matches_reference(act, dtype):
+    check_against_reference(*inputs(dtype=dtype, device="cuda"), act)
+
+
+@needs_cuda
+@pytest.mark.parametrize("act", ACTS)
+def test_cuda_gradcheck_float64(act):
+    x, w, b = inputs(6, 5, 4, dtype=torch.float64, device="cuda")
+    fn = lambda x, w, b: dense_act(x, w, b, act, alpha=ALPHA)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, w, b)) and torch.autograd.gradgradcheck(fn, (x, w, b))
