@@ -7,7 +7,10 @@
 // autograd function switches to ATen ops written with the same formulas, so double backward works.
 #include <type_traits>
 
+#include <ATen/FunctionalTensorWrapper.h>
+#include <ATen/TensorSubclassLikeUtils.h>
 #include <torch/autograd.h>
+#include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
 #include <torch/python.h>
 
@@ -124,21 +127,41 @@ Tensor dense_act_cpu(const Tensor& x, const Tensor& weight, const std::optional<
 }
 
 // dZ = dY * act'(Y) and db = sum_rows(dZ) in one pass (see cpu_kernels.inc).
-std::tuple<Tensor, Tensor> dense_act_grad_z_cpu(const Tensor& grad, const Tensor& y, int64_t act, double alpha) {
+void check_grad_z_args(const Tensor& grad, const Tensor& y, int64_t act) {
   check_act(act);
-  TORCH_CHECK(grad.dim() == 2 && grad.sizes() == y.sizes(), "dense_act_grad_z: expected grad of shape ",
-              y.sizes(), " like the output, got ", grad.sizes());
+  TORCH_CHECK(y.dim() == 2, "dense_act_grad_z: expected the output y of rank 2, got shape ", y.sizes());
+  TORCH_CHECK(grad.sizes() == y.sizes(), "dense_act_grad_z: expected grad of shape ", y.sizes(),
+              " like the output, got ", grad.sizes());
   TORCH_CHECK(grad.scalar_type() == y.scalar_type(), "dense_act_grad_z: dtype mismatch: grad is ",
               grad.scalar_type(), " but output is ", y.scalar_type());
+  TORCH_CHECK(grad.device() == y.device(), "dense_act_grad_z: device mismatch: grad is on ", grad.device(),
+              " but output is on ", y.device());
+}
+
+// gz may be y itself (in place): each element is read before it is written.
+void grad_z_cpu_into(const Tensor& g, const Tensor& y, const Tensor& gz, const Tensor& gb, int64_t act, double alpha) {
+  check_cpu_dtype(y, "dense_act_grad_z");
+  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "dense_act_grad_z_cpu", [&] {
+    pick_grad_z<scalar_t>()(g.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), gz.data_ptr<scalar_t>(),
+                            gb.data_ptr<scalar_t>(), y.size(0), y.size(1), act, static_cast<scalar_t>(alpha));
+  });
+}
+
+std::tuple<Tensor, Tensor> dense_act_grad_z_cpu(const Tensor& grad, const Tensor& y, int64_t act, double alpha) {
+  check_grad_z_args(grad, y, act);
   const Tensor g = grad.contiguous(), yc = y.contiguous();
   Tensor gz = at::empty_like(yc, at::MemoryFormat::Contiguous);
   Tensor gb = at::empty({y.size(1)}, y.options());
-  check_cpu_dtype(y, "dense_act_grad_z");
-  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "dense_act_grad_z_cpu", [&] {
-    pick_grad_z<scalar_t>()(g.data_ptr<scalar_t>(), yc.data_ptr<scalar_t>(), gz.data_ptr<scalar_t>(),
-                            gb.data_ptr<scalar_t>(), yc.size(0), yc.size(1), act, static_cast<scalar_t>(alpha));
-  });
+  grad_z_cpu_into(g, yc, gz, gb, act, alpha);
   return {gz, gb};
+}
+
+Tensor dense_act_grad_z_inplace_cpu(const Tensor& grad, const Tensor& y, int64_t act, double alpha) {
+  check_grad_z_args(grad, y, act);
+  TORCH_CHECK(y.is_contiguous(), "dense_act_grad_z_: expected a contiguous y to overwrite");
+  Tensor gb = at::empty({y.size(1)}, y.options());
+  grad_z_cpu_into(grad.contiguous(), y, y, gb, act, alpha);
+  return gb;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -148,6 +171,13 @@ std::tuple<Tensor, Tensor> dense_act_grad_z_cpu(const Tensor& grad, const Tensor
 Tensor call_forward(const Tensor& x, const Tensor& w, const std::optional<Tensor>& b, int64_t act, double alpha) {
   static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("ganforge::dense_act", "").typed<decltype(call_forward)>();
   return op.call(x, w, b, act, alpha);
+}
+
+Tensor call_grad_z_inplace(const Tensor& g, const Tensor& y, int64_t act, double alpha) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("ganforge::dense_act_grad_z_", "")
+                       .typed<decltype(call_grad_z_inplace)>();
+  return op.call(g, y, act, alpha);
 }
 
 std::tuple<Tensor, Tensor> call_grad_z(const Tensor& g, const Tensor& y, int64_t act, double alpha) {
@@ -168,48 +198,92 @@ Tensor differentiable_grad_z(const Tensor& g, const Tensor& y, int64_t act, doub
   TORCH_CHECK(false, "dense_act: unknown activation code ", act);
 }
 
-class DenseActFunction : public torch::autograd::Function<DenseActFunction> {
- public:
-  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x, const Tensor& weight,
-                        const std::optional<Tensor>& bias, int64_t act, double alpha) {
-    at::AutoDispatchBelowADInplaceOrView guard;
-    Tensor y = call_forward(x, weight, bias, act, alpha);
-    ctx->save_for_backward({x, weight, y});
-    ctx->saved_data["act"] = act;
-    ctx->saved_data["alpha"] = alpha;
-    ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
-    return y;
+// The backward node, written like PyTorch's generated ones (e.g. AddmmBackward0) rather than with
+// torch::autograd::Function, for one reason: memory. The engine tells a node, before calling it,
+// whether its saved tensors will be released (will_release_variables: no retain_graph). Then the
+// saved output Y is dropped as soon as dZ exists, and when nothing else holds Y's buffer, dZ is
+// written into it, so backward allocates one activation-sized tensor less per layer than eager.
+struct DenseActBackward final : public torch::autograd::Node {
+  torch::autograd::SavedVariable x_, weight_, y_;
+  int64_t act_ = 0;
+  double alpha_ = 0.2;
+  bool has_bias_ = false;
+  bool releasing_ = false;
+
+  std::string name() const override { return "DenseActBackward"; }
+  void will_release_variables() override { releasing_ = true; }
+  void release_variables() override {
+    x_.reset_data();
+    weight_.reset_data();
+    y_.reset_data();
   }
 
-  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
-                                                 torch::autograd::variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    const Tensor &x = saved[0], &weight = saved[1], &y = saved[2];
-    const int64_t act = ctx->saved_data["act"].toInt();
-    const double alpha = ctx->saved_data["alpha"].toDouble();
-    const bool has_bias = ctx->saved_data["has_bias"].toBool();
-    const bool need_x = ctx->needs_input_grad(0), need_w = ctx->needs_input_grad(1);
-    const bool need_b = has_bias && ctx->needs_input_grad(2);
-    Tensor gy = grads[0];
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
+    torch::autograd::variable_list out(3);
+    Tensor gy = std::move(grads[0]);
+    if (!gy.defined()) return out;
+    const bool need_x = should_compute_output(0), need_w = should_compute_output(1);
+    const bool need_b = has_bias_ && should_compute_output(2);
+    Tensor y = y_.unpack(getptr());  // checks that y was not modified in place since forward
     Tensor gz, gb;
     if (at::GradMode::is_enabled()) {  // create_graph=True: keep every step differentiable
-      gz = differentiable_grad_z(gy, y, act, alpha);
+      gz = differentiable_grad_z(gy, y, act_, alpha_);
       if (need_b) gb = gz.sum(0);
-    } else if (static_cast<Act>(act) == Act::None) {
+    } else if (static_cast<Act>(act_) == Act::None) {
       gz = gy;
       if (need_b) gb = gy.sum(0);
     } else {
-      std::tie(gz, gb) = call_grad_z(gy, y, act, alpha);
+      if (releasing_) y_.reset_data();
+      if (releasing_ && exclusively_owned(y) && gy.sizes() == y.sizes()) {
+        at::AutoDispatchBelowADInplaceOrView guard;
+        gb = call_grad_z_inplace(gy, y, act_, alpha_);
+        gz = std::move(y);
+      } else {
+        std::tie(gz, gb) = call_grad_z(gy, y, act_, alpha_);
+      }
     }
-    Tensor gx = need_x ? gz.mm(weight) : Tensor();
-    Tensor gw = need_w ? gz.t().mm(x) : Tensor();
-    return {gx, gw, need_b ? gb : Tensor(), Tensor(), Tensor()};
+    y.reset();
+    gy.reset();
+    if (need_x) out[0] = gz.mm(weight_.unpack());
+    if (need_w) out[1] = gz.t().mm(x_.unpack());
+    if (need_b) out[2] = gb;
+    return out;
+  }
+
+  // True when this handle is the only one on y's buffer (the caller dropped the output and the
+  // next layer's saved copy is gone), so overwriting it cannot be observed. Never for tensor
+  // subclasses, fake or functional tensors (tracing), which must see ordinary ops.
+  static bool exclusively_owned(const Tensor& y) {
+    return y.use_count() == 1 && y.storage().use_count() == 1 && y.is_contiguous() && y.layout() == at::kStrided &&
+           !at::isTensorSubclassLike(y) && !at::functionalization::impl::isFunctionalTensor(y) && !y.is_inference();
   }
 };
 
 Tensor dense_act_autograd(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, int64_t act,
                           double alpha) {
-  return DenseActFunction::apply(x, weight, bias, act, alpha);
+  const bool has_bias = bias.has_value() && bias->defined();
+  const Tensor b = has_bias ? *bias : Tensor();
+  c10::intrusive_ptr<DenseActBackward> node;
+  if (torch::autograd::compute_requires_grad(x, weight, b)) {
+    node = c10::make_intrusive<DenseActBackward>();
+    node->set_next_edges(torch::autograd::collect_next_edges(x, weight, b));
+    // Save only what backward reads: x for the weight gradient, W for the input gradient.
+    if (weight.requires_grad()) node->x_ = torch::autograd::SavedVariable(x, false);
+    if (x.requires_grad()) node->weight_ = torch::autograd::SavedVariable(weight, false);
+    node->act_ = act;
+    node->alpha_ = alpha;
+    node->has_bias_ = has_bias;
+  }
+  Tensor y;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    y = call_forward(x, weight, bias, act, alpha);
+  }
+  if (node) {
+    torch::autograd::set_history(y, node);
+    node->y_ = torch::autograd::SavedVariable(y, true);
+  }
+  return y;
 }
 
 }  // namespace ganforge
@@ -217,11 +291,14 @@ Tensor dense_act_autograd(const Tensor& x, const Tensor& weight, const std::opti
 TORCH_LIBRARY(ganforge, m) {
   m.def("dense_act(Tensor x, Tensor weight, Tensor? bias, int act, float alpha) -> Tensor");
   m.def("dense_act_grad_z(Tensor grad, Tensor y, int act, float alpha) -> (Tensor, Tensor)");
+  // In-place form used by backward when y's buffer is exclusively owned: y becomes dZ, returns db.
+  m.def("dense_act_grad_z_(Tensor grad, Tensor(a!) y, int act, float alpha) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(ganforge, CPU, m) {
   m.impl("dense_act", &ganforge::dense_act_cpu);
   m.impl("dense_act_grad_z", &ganforge::dense_act_grad_z_cpu);
+  m.impl("dense_act_grad_z_", &ganforge::dense_act_grad_z_inplace_cpu);
 }
 
 TORCH_LIBRARY_IMPL(ganforge, Autograd, m) { m.impl("dense_act", &ganforge::dense_act_autograd); }

@@ -140,6 +140,7 @@ def test_opcheck(act):
     torch.library.opcheck(torch.ops.ganforge.dense_act.default, (x, w, None, code, ALPHA))
     y = torch.rand(8, 4)
     torch.library.opcheck(torch.ops.ganforge.dense_act_grad_z.default, (torch.randn(8, 4), y, code, ALPHA))
+    torch.library.opcheck(torch.ops.ganforge.dense_act_grad_z_.default, (torch.randn(8, 4), y.clone(), code, ALPHA))
 
 
 @needs_ext
@@ -197,6 +198,34 @@ def test_unknown_activation_code_and_name():
         torch.ops.ganforge.dense_act(torch.randn(2, 3), torch.randn(4, 3), None, 9, 0.2)
     with pytest.raises(ValueError, match="expected one of none, relu"):
         dense_act(torch.randn(2, 3), torch.randn(4, 3), None, "gelu")
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_retain_graph_backward_twice_gives_the_same_gradients(act):
+    x, w, b = inputs(16, 8, 12)
+    hidden = dense_act(x, w, b, act)
+    out = dense_act(hidden, torch.randn(3, 12), None, "none")
+    g = torch.randn_like(out)
+    first = torch.autograd.grad(out, (x, w, b), g, retain_graph=True)
+    second = torch.autograd.grad(out, (x, w, b), g)
+    for a, c in zip(first, second):
+        torch.testing.assert_close(a, c, rtol=0, atol=0)
+
+
+def test_in_place_modified_output_is_detected():
+    x, w, b = inputs(4, 3, 2)
+    y = dense_act(x, w, b, "tanh")
+    y.mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_output_held_by_the_caller_is_not_overwritten():
+    x, w, b = inputs(8, 5, 6)
+    hidden = dense_act(x, w, b, "relu")
+    kept = hidden.detach().clone()
+    dense_act(hidden, torch.randn(2, 6), None, "none").sum().backward()
+    assert torch.equal(hidden.detach(), kept)
 
 
 def test_bias_gradient_is_deterministic():

@@ -56,11 +56,23 @@ class MLPGenerator(nn.Module):
         return self.net(z).view(len(z), *self.sample_shape)
 
 
+class MinibatchStd(nn.Module):
+    """Append the batch's mean feature standard deviation as one extra feature (Karras et al. 2018).
+
+    A collapsed generator produces batches with almost no spread; this feature lets the
+    discriminator see that, which is the cheapest strong defence against mode collapse.
+    """
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        spread = h.std(dim=0, unbiased=False).mean() if len(h) > 1 else h.new_zeros(())
+        return torch.cat([h, spread.expand(len(h), 1)], dim=1)
+
+
 class MLPDiscriminator(nn.Module):
     """MLP discriminator (data, 512, 256, 1; LeakyReLU 0.2) returning one logit per sample."""
 
     def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int] | int = (512, 256),
-                 slope: float = 0.2, dropout: float = 0.0) -> None:
+                 slope: float = 0.2, dropout: float = 0.0, mbstd: bool = False) -> None:
         super().__init__()
         sizes = (math.prod(sample_shape), *_hidden(hidden, "disc"))
         layers: list[nn.Module] = []
@@ -68,7 +80,9 @@ class MLPDiscriminator(nn.Module):
             layers.append(FusedDense(i, o, act="leaky_relu", alpha=slope))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
-        layers.append(FusedDense(sizes[-1], 1, act="none"))
+        if mbstd:
+            layers.append(MinibatchStd())
+        layers.append(FusedDense(sizes[-1] + int(mbstd), 1, act="none"))
         self.net = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -53,6 +53,10 @@ if _C is not None:
     def _grad_z_fake(grad, y, act, alpha):  # type: ignore[no-untyped-def]
         return torch.empty_like(y, memory_format=torch.contiguous_format), y.new_empty((y.shape[1],))
 
+    @torch.library.register_fake("ganforge::dense_act_grad_z_")
+    def _grad_z_inplace_fake(grad, y, act, alpha):  # type: ignore[no-untyped-def]
+        return y.new_empty((y.shape[1],))
+
 
 def backend() -> str:
     """Which implementation :func:`dense_act` uses: ``"cpp"``, ``"cuda"`` or ``"reference"``.
