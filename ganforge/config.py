@@ -37,7 +37,7 @@ class RunConfig:
     disc: str | None = None
     loss: str = "nonsat"
     data: str = "mnist"
-    steps: int = 3000
+    steps: int = 12000
     batch_size: int = 64
     z_dim: int = 100
     lr_g: float | None = None
@@ -49,8 +49,8 @@ class RunConfig:
     device: str = "auto"
     out: str | None = None
     log_every: int = 100
-    sample_every: int = 500
-    ckpt_every: int = 1000
+    sample_every: int = 1000
+    ckpt_every: int = 2000
     eval_every: int = 0
     eval_metrics: tuple[str, ...] = ()
     eval_samples: int = 2000

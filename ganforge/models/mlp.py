@@ -69,10 +69,17 @@ class MinibatchStd(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """MLP discriminator (data, 512, 256, 1; LeakyReLU 0.2) returning one logit per sample."""
+    """MLP discriminator (data, 512, 256, 1; LeakyReLU 0.2) returning one logit per sample.
+
+    Two defaults go beyond the tutorial's bare MLP, because on the 4,000 bundled digits it
+    collapses to a single mode within a few thousand steps (measured: per-pixel spread across
+    samples fell to 0.03): dropout 0.3 after each hidden layer (as in Goodfellow et al.'s own MNIST
+    discriminator) and a minibatch-standard-deviation feature before the output layer.
+    ``--set disc.dropout=0 --set disc.mbstd=false`` gives the bare network.
+    """
 
     def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int] | int = (512, 256),
-                 slope: float = 0.2, dropout: float = 0.0, mbstd: bool = False) -> None:
+                 slope: float = 0.2, dropout: float = 0.3, mbstd: bool = True) -> None:
         super().__init__()
         sizes = (math.prod(sample_shape), *_hidden(hidden, "disc"))
         layers: list[nn.Module] = []
