@@ -84,6 +84,9 @@ def fwd_bwd(forward: Callable[[Stack, torch.Tensor], torch.Tensor], stack: Stack
 
 
 def compiled_fwd_bwd(stack: Stack) -> Callable[[], object]:
+    # Each case compiles afresh: Dynamo caches per code object, and dozens of cases on the same
+    # function would hit its recompile limit and time a fallback instead of compiled code.
+    torch._dynamo.reset()
     compiled = torch.compile(eager_forward, fullgraph=True, dynamic=False)
     run = fwd_bwd(compiled, stack)
     for _ in range(3):  # compile outside the timed region

@@ -7,7 +7,7 @@
 
 namespace ganforge {
 
-// y (rows x cols, row-major) = act(y + b) in place, for act in none / relu / leaky_relu.
+// y (rows x cols, row-major) = act(y + b) in place, in one pass (tanh and sigmoid through SLEEF).
 // b may be null. scalar is float or double.
 template <typename scalar_t>
 using BiasActFn = void (*)(scalar_t* y, const scalar_t* b, int64_t rows, int64_t cols, int64_t act, scalar_t alpha);

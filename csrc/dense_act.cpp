@@ -110,13 +110,6 @@ Tensor dense_act_cpu(const Tensor& x, const Tensor& weight, const std::optional<
   check_inputs(x, weight, bias, act);
   check_cpu_dtype(x, "dense_act");
   const bool has_bias = bias.has_value() && bias->defined();
-  const auto a = static_cast<Act>(act);
-  if (a == Act::Tanh || a == Act::Sigmoid) {
-    // Transcendental activations: bias rides in the GEMM (beta = 1), then ATen's own vectorised
-    // (SLEEF, runtime-dispatched AVX2/AVX-512) in-place kernel is the single pass over the output.
-    Tensor y = has_bias ? at::addmm(*bias, x, weight.t()) : at::mm(x, weight.t());
-    return a == Act::Tanh ? y.tanh_() : y.sigmoid_();
-  }
   Tensor y = at::mm(x, weight.t());  // contiguous (batch, out)
   const Tensor b = has_bias ? bias->contiguous() : Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dense_act_cpu", [&] {
