@@ -9,6 +9,7 @@ from ganforge.data.digits import Digits
 from ganforge.data.mixtures import grid25, ring8
 from ganforge.data.mnist import MNIST
 from ganforge.hookspecs import Register, hookimpl
+from ganforge.metrics.builtin_metrics import FID, KID, PRDC, InceptionScore, Modes
 from ganforge.losses import MinimaxLoss, NonSaturatingLoss, WassersteinGPLoss, WassersteinLoss
 from ganforge.models import MLPDiscriminator, MLPGenerator
 
@@ -37,3 +38,19 @@ def ganforge_register_datasets(register: Register) -> None:
     register("ring8", ring8, "8 Gaussians on the unit circle, std 0.01 (PacGAN)")
     register("grid25", grid25, "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN)")
     register("digits", Digits, "scikit-learn's 8x8 digits (1,797 images), for fast tests")
+
+
+@hookimpl
+def ganforge_register_metrics(register: Register) -> None:
+    register("fid", FID, "Frechet distance of extractor features (Heusel 2017); lower is better")
+    register("kid", KID, "Kernel distance, unbiased MMD^2, cubic kernel (Binkowski 2018)")
+    register("prdc", PRDC, "Precision/recall (k=3) and density/coverage (k=5)")
+    register("is", InceptionScore, "Inception-style score from the MNIST classifier, 10 splits")
+    register("modes", Modes, "PacGAN mode coverage: modes, % high quality, reverse KL")
+
+
+@hookimpl
+def ganforge_register_extractors(register: Register) -> None:
+    from ganforge.metrics.lenet import LeNetExtractor
+
+    register("lenet-mnist", LeNetExtractor, "LeNet trained on the bundled MNIST digits (98.2% held out)")

@@ -39,7 +39,8 @@ class GanDataset(ABC):
 
     @abstractmethod
     def real_samples(self, n: int, generator: torch.Generator, split: str = "test") -> torch.Tensor:
-        """``n`` real samples for evaluation and plots, from held-out data where there is any."""
+        """Up to ``n`` distinct real samples (fewer when the data set is smaller), for evaluation and
+        plots, from held-out data where there is any."""
 
 
 class TensorDataset(GanDataset):
@@ -60,10 +61,12 @@ class TensorDataset(GanDataset):
                 yield self.train[order[start : start + batch_size]]
 
     def real_samples(self, n: int, generator: torch.Generator, split: str = "test") -> torch.Tensor:
-        pool = self.test if split == "test" and len(self.test) else self.train
-        if n <= len(pool):
-            return pool[torch.randperm(len(pool), generator=generator)[:n]]
-        return pool[torch.randint(len(pool), (n,), generator=generator)]
+        """``split``: "test" (held out; the training set if there is none), "train" or "all"."""
+        if split == "all":
+            pool = torch.cat([self.train, self.test]) if len(self.test) else self.train
+        else:
+            pool = self.test if split == "test" and len(self.test) else self.train
+        return pool[torch.randperm(len(pool), generator=generator)[:n]]  # never duplicates: at most len(pool)
 
 
 class SampledDataset(GanDataset):

@@ -77,8 +77,12 @@ def plot_losses(metrics_path: Path, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in read_metrics(metrics_path) if "d_loss" in r]
-    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    all_rows = read_metrics(metrics_path)
+    rows = [r for r in all_rows if "d_loss" in r]
+    evals = [r for r in all_rows if any(k.startswith("eval/") for k in r)]
+    keys = sorted({k for r in evals for k in r if k.startswith("eval/") and not k.endswith("_std")})
+    fig, axes = plt.subplots(1, 2 if keys else 1, figsize=(12 if keys else 7, 4), dpi=100, squeeze=False)
+    ax = axes[0][0]
     steps = [r["step"] for r in rows]
     ax.plot(steps, [r["d_loss"] for r in rows], label="discriminator")
     ax.plot(steps, [r["g_loss"] for r in rows], label="generator")
@@ -86,6 +90,16 @@ def plot_losses(metrics_path: Path, path: Path) -> None:
     ax.set_ylabel("loss")
     ax.legend()
     ax.grid(alpha=0.3)
+    if keys:  # the run's quality curve next to its losses
+        qa = axes[0][1]
+        for key in keys:
+            points = [(r["step"], r[key]) for r in evals if key in r]
+            qa.plot(*zip(*points), marker="o", label=key[5:])
+        qa.set_xlabel("step")
+        qa.set_yscale("symlog")
+        qa.set_title("quality (--eval-every)")
+        qa.legend()
+        qa.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

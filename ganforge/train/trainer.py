@@ -167,6 +167,8 @@ class Trainer:
                 self.save_samples()
             if c.ckpt_every and self.step % c.ckpt_every == 0 and not last:
                 self.save_checkpoint()
+            if c.eval_every and (self.step % c.eval_every == 0 or last):
+                self._append_metrics({"step": self.step, **self.evaluate()})
 
     # -- run folder -----------------------------------------------------------------------------
 
@@ -210,6 +212,15 @@ class Trainer:
         path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state)
         self.pm.hook.ganforge_on_checkpoint_saved(trainer=self, step=self.step, path=path)
         return path
+
+    def evaluate(self) -> dict[str, float]:
+        """The configured metrics (``eval_metrics``, default all that apply) on the current G."""
+        from ganforge.metrics.evaluate import evaluate
+
+        c = self.config
+        result = evaluate(self.generator, c.z_dim, self.data, self.registry, c.eval_metrics or None,
+                          c.eval_samples, seed=c.seed, step=self.step, options=c.section("metric"), floor=False)
+        return {f"eval/{k}": v for k, v in result.values.items()}
 
     @torch.no_grad()
     def save_samples(self) -> Path:

@@ -1,0 +1,82 @@
+"""What a metric plugin provides, and the evaluation data it receives.
+
+Metrics are registered through ``ganforge_register_metrics`` like every component; feature
+extractors through ``ganforge_register_extractors``. A metric reads generated and real samples
+(and, through :class:`EvalData`, features or class probabilities computed once and shared).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import torch
+
+from ganforge.data import DataInfo, GanDataset
+
+
+class FeatureExtractor(Protocol):
+    """Maps samples to feature vectors (and, optionally, to class probabilities)."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor: ...
+
+
+@dataclass
+class EvalData:
+    """Generated and real samples for one evaluation, with lazily computed, cached features."""
+
+    fake: torch.Tensor
+    real: torch.Tensor
+    info: DataInfo
+    dataset: GanDataset | None = None
+    extractor: FeatureExtractor | None = None
+    seed: int = 0
+    _cache: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    def _cached(self, key: str, fn) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        if key not in self._cache:
+            self._cache[key] = fn()
+        return self._cache[key]
+
+    def _need_extractor(self) -> FeatureExtractor:
+        if self.extractor is None:
+            from ganforge.errors import ConfigError
+
+            raise ConfigError("this metric needs a feature extractor and none applies to this data; "
+                              "pick one with --set metric.extractor=NAME (see `ganforge list --kind extractor`)")
+        return self.extractor
+
+    def fake_features(self) -> torch.Tensor:
+        return self._cached("fake_features", lambda: self._need_extractor().features(self.fake))
+
+    def real_features(self) -> torch.Tensor:
+        return self._cached("real_features", lambda: self._need_extractor().features(self.real))
+
+    def fake_probabilities(self) -> torch.Tensor:
+        return self._cached("fake_probs", lambda: self._need_extractor().probabilities(self.fake))
+
+    def space(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(fake, real) in the space distance metrics use: features for images, raw points else."""
+        if self.info.modality == "image":
+            return self.fake_features(), self.real_features()
+        return self.fake.flatten(1), self.real.flatten(1)
+
+
+class Metric:
+    """A sample-quality metric. ``compute`` returns named numbers (e.g. ``{"fid": 12.3}``)."""
+
+    #: whether the metric makes sense for image data / 2-D point data by default
+    modalities: ClassVar[tuple[str, ...]] = ("image",)
+    #: whether ganforge reports the same metric on two disjoint real halves as a floor
+    has_floor: ClassVar[bool] = False
+
+    def applies_to(self, info: DataInfo, dataset: GanDataset | None) -> bool:
+        return info.modality in self.modalities
+
+    def compute(self, data: EvalData) -> dict[str, float]:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {}

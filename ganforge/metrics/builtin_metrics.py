@@ -1,0 +1,82 @@
+"""The built-in metrics as plugins: fid, kid, prdc, is, modes."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ganforge.data import DataInfo, GanDataset
+from ganforge.metrics.base import EvalData, Metric
+from ganforge.metrics.fid import fid
+from ganforge.metrics.inception_score import inception_score
+from ganforge.metrics.kid import kid
+from ganforge.metrics.modes import mode_stats
+from ganforge.metrics.prdc import prdc
+
+
+class FID(Metric):
+    """Fréchet distance of extractor features (Heusel et al. 2017); lower is better."""
+
+    has_floor = True
+
+    def compute(self, data: EvalData) -> dict[str, float]:
+        return {"fid": fid(*data.space())}
+
+
+class KID(Metric):
+    """Kernel distance, unbiased MMD^2, cubic kernel (Bińkowski et al. 2018); lower is better."""
+
+    has_floor = True
+
+    def __init__(self, subsets: int = 100, subset_size: int = 1000) -> None:
+        self.subsets, self.subset_size = subsets, subset_size
+
+    def compute(self, data: EvalData) -> dict[str, float]:
+        mean, std = kid(*data.space(), n_subsets=self.subsets, subset_size=self.subset_size, seed=data.seed)
+        return {"kid": mean, "kid_std": std}
+
+
+class PRDC(Metric):
+    """Precision/recall (k=3, Kynkäänniemi 2019) and density/coverage (k=5, Naeem 2020)."""
+
+    modalities = ("image", "points")
+    has_floor = True
+
+    def __init__(self, k_pr: int = 3, k_dc: int = 5) -> None:
+        self.k_pr, self.k_dc = k_pr, k_dc
+
+    def compute(self, data: EvalData) -> dict[str, float]:
+        fake, real = data.space()
+        return prdc(real, fake, self.k_pr, self.k_dc)
+
+
+class InceptionScore(Metric):
+    """Inception-style score from the MNIST classifier's probabilities, 10 splits; higher is better."""
+
+    has_floor = True
+
+    def __init__(self, splits: int = 10) -> None:
+        self.splits = splits
+
+    def compute(self, data: EvalData) -> dict[str, float]:
+        mean, std = inception_score(data.fake_probabilities(), self.splits)
+        return {"is": mean, "is_std": std}
+
+
+class Modes(Metric):
+    """PacGAN mode coverage on a Gaussian mixture: modes captured, % high quality, reverse KL."""
+
+    modalities: ClassVar[tuple[str, ...]] = ("points",)
+
+    def __init__(self, n_sigma: float = 3.0, min_count: int = 1) -> None:
+        self.n_sigma, self.min_count = n_sigma, min_count
+
+    def applies_to(self, info: DataInfo, dataset: GanDataset | None) -> bool:
+        return hasattr(dataset, "modes") and hasattr(dataset, "std")
+
+    def compute(self, data: EvalData) -> dict[str, float]:
+        if not self.applies_to(data.info, data.dataset):
+            from ganforge.errors import ConfigError
+
+            raise ConfigError("the modes metric needs a Gaussian-mixture data set with known modes "
+                              "(ring8, grid25)")
+        return mode_stats(data.fake, data.dataset.modes, data.dataset.std, self.n_sigma, self.min_count)  # type: ignore[union-attr]
