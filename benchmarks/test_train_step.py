@@ -20,7 +20,8 @@ def hand_written_models():
 
 
 def ganforge_models():
-    return MLPGenerator(100, (784,), (-1.0, 1.0)), MLPDiscriminator((784,))
+    # the bare tutorial network, like the hand-written one (no dropout, no minibatch-std feature)
+    return MLPGenerator(100, (784,), (-1.0, 1.0)), MLPDiscriminator((784,), dropout=0.0, mbstd=False)
 
 
 def make_step(g, d, batch):

@@ -112,10 +112,18 @@ Tensor dense_act_cpu(const Tensor& x, const Tensor& weight, const std::optional<
   const bool has_bias = bias.has_value() && bias->defined();
   Tensor y = at::mm(x, weight.t());  // contiguous (batch, out)
   const Tensor b = has_bias ? bias->contiguous() : Tensor();
+  // tanh and sigmoid: our pass adds the bias, then ATen's in-place kernel (MKL VML where available,
+  // measured 6x faster than a SLEEF loop here) applies the activation. The piecewise-linear ones
+  // are done entirely in our single pass.
+  const auto a = static_cast<Act>(act);
+  const bool transcendental = a == Act::Tanh || a == Act::Sigmoid;
+  if (transcendental && !has_bias) return a == Act::Tanh ? y.tanh_() : y.sigmoid_();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dense_act_cpu", [&] {
     pick_bias_act<scalar_t>()(y.data_ptr<scalar_t>(), has_bias ? b.data_ptr<scalar_t>() : nullptr, y.size(0),
-                              y.size(1), act, static_cast<scalar_t>(alpha));
+                              y.size(1), transcendental ? static_cast<int64_t>(Act::None) : act,
+                              static_cast<scalar_t>(alpha));
   });
+  if (transcendental) return a == Act::Tanh ? y.tanh_() : y.sigmoid_();
   return y;
 }
 
