@@ -57,7 +57,7 @@ def test_toml_config_and_set_options(tmp_path):
 
 @pytest.mark.parametrize("args, message", [
     (["run", "--gen", "mlpp"], "Did you mean 'mlp'"),
-    (["run", "--loss", "nonsatt"], "Available loss names: minimax, nonsat"),
+    (["run", "--loss", "nonsatt"], "Did you mean 'nonsat'? Available loss names:"),
     (["run", "--data", "mnits"], "Did you mean 'mnist'"),
     (["run", "--steps", "ten"], "expected a whole number"),
     (["run", "--lr-g", "-1"], "positive"),
