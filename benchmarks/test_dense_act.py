@@ -22,7 +22,7 @@ QUICK = os.environ.get("GANFORGE_BENCH_QUICK") == "1"  # CI smoke run: fewer rou
 def rounds_for(batch: int) -> tuple[int, int]:
     """(rounds, iterations per round): about the same work per case whatever the batch."""
     iterations = max(1, 512 // batch)
-    return (3 if QUICK else 15), iterations
+    return (3 if QUICK else 30), iterations
 
 
 def run_case(benchmark, variant: str, stack: Stack, batch: int) -> None:
