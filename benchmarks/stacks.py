@@ -44,15 +44,17 @@ class Stack:
     grad_out: torch.Tensor
 
     @classmethod
-    def make(cls, layers, batch: int, input_grad: bool = False, seed: int = 0) -> Stack:  # type: ignore[no-untyped-def]
+    def make(cls, layers, batch: int, input_grad: bool = False, seed: int = 0,  # type: ignore[no-untyped-def]
+             device: str = "cpu", dtype: torch.dtype = torch.float32) -> Stack:
         gen = torch.Generator().manual_seed(seed)
+        to = dict(device=device, dtype=dtype)
         params = []
         for fan_in, fan_out, _ in layers:
-            w = (torch.randn(fan_out, fan_in, generator=gen) / fan_in**0.5).requires_grad_()
-            b = (torch.randn(fan_out, generator=gen) * 0.1).requires_grad_()
+            w = (torch.randn(fan_out, fan_in, generator=gen) / fan_in**0.5).to(**to).requires_grad_()
+            b = (torch.randn(fan_out, generator=gen) * 0.1).to(**to).requires_grad_()
             params.append((w, b))
-        x = torch.randn(batch, layers[0][0], generator=gen).requires_grad_(input_grad)
-        grad_out = torch.randn(batch, layers[-1][1], generator=gen)
+        x = torch.randn(batch, layers[0][0], generator=gen).to(**to).requires_grad_(input_grad)
+        grad_out = torch.randn(batch, layers[-1][1], generator=gen).to(**to)
         return cls(tuple(layers), params, x, grad_out)
 
     def leaves(self) -> list[torch.Tensor]:
@@ -72,6 +74,29 @@ def fused_forward(stack: Stack, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+def addmm_activation_forward(stack: Stack, x: torch.Tensor) -> torch.Tensor:
+    """PyTorch's own fused GEMM + ReLU (cuBLASLt epilogue on CUDA) where the layer is ReLU."""
+    for (w, b), (_, _, act) in zip(stack.params, stack.layers):
+        if act == "relu":
+            x = torch._addmm_activation(b, x, w.t())
+        else:
+            x = EAGER_ACT[act](F.linear(x, w, b))
+    return x
+
+
+def synchronized(run: Callable[[], object], device: torch.device) -> Callable[[], object]:
+    """CUDA work is asynchronous: a timed call must wait for it."""
+    if device.type != "cuda":
+        return run
+
+    def wrapped() -> object:
+        out = run()
+        torch.cuda.synchronize(device)
+        return out
+
+    return wrapped
+
+
 def fwd_bwd(forward: Callable[[Stack, torch.Tensor], torch.Tensor], stack: Stack) -> Callable[[], object]:
     """One forward+backward of the stack, gradients returned (not accumulated)."""
     leaves = stack.leaves()
@@ -80,7 +105,7 @@ def fwd_bwd(forward: Callable[[Stack, torch.Tensor], torch.Tensor], stack: Stack
         out = forward(stack, stack.x)
         return torch.autograd.grad(out, leaves, stack.grad_out)
 
-    return run
+    return synchronized(run, stack.x.device)
 
 
 def compiled_fwd_bwd(stack: Stack) -> Callable[[], object]:
@@ -97,10 +122,11 @@ def compiled_fwd_bwd(stack: Stack) -> Callable[[], object]:
 def floor(stack: Stack) -> Callable[[], object]:
     """The GEMMs alone: per layer x@W^T, then dZ^T@x and (if the input needs it) dZ@W."""
     batch = stack.x.shape[0]
+    to = dict(device=stack.x.device, dtype=stack.x.dtype)
     plan = []
     for i, ((w, _), (fan_in, fan_out, _)) in enumerate(zip(stack.params, stack.layers)):
-        xin = torch.randn(batch, fan_in)
-        dz = torch.randn(batch, fan_out)
+        xin = torch.randn(batch, fan_in, **to)
+        dz = torch.randn(batch, fan_out, **to)
         needs_dx = i > 0 or stack.x.requires_grad
         plan.append((xin, w.detach(), dz, needs_dx))
 
@@ -114,7 +140,7 @@ def floor(stack: Stack) -> Callable[[], object]:
                 out = torch.mm(dz, w)
         return out
 
-    return run
+    return synchronized(run, stack.x.device)
 
 
 def make_runner(variant: str, stack: Stack) -> Callable[[], object]:
@@ -126,4 +152,6 @@ def make_runner(variant: str, stack: Stack) -> Callable[[], object]:
         return compiled_fwd_bwd(stack)
     if variant == "floor":
         return floor(stack)
+    if variant == "addmm_activation":
+        return fwd_bwd(addmm_activation_forward, stack)
     raise ValueError(variant)

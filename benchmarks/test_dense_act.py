@@ -51,6 +51,28 @@ def test_layer_forward_backward(benchmark, stack, index, layer, batch, variant):
     run_case(benchmark, variant, Stack.make((layer,), batch, input_grad=True), batch)
 
 
+CUDA_OK = torch.cuda.is_available()
+try:
+    from ganforge.ops import backend
+
+    CUDA_OK = CUDA_OK and backend() == "cuda"
+except ImportError:  # pragma: no cover
+    CUDA_OK = False
+
+
+@pytest.mark.skipif(not CUDA_OK, reason="needs a CUDA GPU and ganforge._C built with its CUDA kernels")
+@pytest.mark.parametrize("variant", ("eager", "fused", "addmm_activation", "compiled", "floor"))
+@pytest.mark.parametrize("dtype", (torch.float32, torch.bfloat16, torch.float16), ids=str)
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("name", list(STACKS))
+def test_stack_forward_backward_cuda(benchmark, name, batch, dtype, variant):
+    """On the GPU, also against torch._addmm_activation (cuBLASLt's fused GEMM + ReLU)."""
+    benchmark.group = f"cuda stack {name} b{batch} {str(dtype).split('.')[-1]}"
+    stack = Stack.make(STACKS[name], batch, device="cuda", dtype=dtype)
+    runner = make_runner(variant, stack)
+    benchmark.pedantic(runner, rounds=50, iterations=10, warmup_rounds=5)
+
+
 def test_peak_memory_generator_batch_1024(benchmark):
     """Peak bytes of a G forward+backward at batch 1024, fused vs eager (also printed)."""
     from memory import peak_bytes, saved_for_backward_bytes

@@ -36,6 +36,26 @@ def test_grid25_run_then_sample_gives_points(tmp_path, capsys):
     assert (tmp_path / "s.png").stat().st_size > 0
 
 
+def test_the_issue_commands_grid25_200_steps_then_1000_samples(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("run", "--data", "grid25", "--loss", "nonsat", "--steps", "200", "--out", "d") == 0
+    assert run_cli("sample", "d", "-n", "1000", "-o", "s.npy") == 0
+    assert np.load(tmp_path / "s.npy").shape == (1000, 2)
+
+
+def test_default_mnist_command_runs(tmp_path, capsys):
+    """`ganforge run --gen mlp --loss nonsat` with its defaults, cut to a few steps."""
+    out = tmp_path / "demo"
+    assert run_cli("run", "--gen", "mlp", "--loss", "nonsat", "--steps", "3", "--out", str(out)) == 0
+    printed = capsys.readouterr().out
+    assert f"samples: {out}/samples/step_0000003.png" in printed
+    import json
+
+    record = json.loads((out / "config.json").read_text())
+    assert record["config"]["disc"] == "mlp" and record["config"]["data"] == "mnist"
+    assert record["data_info"]["sample_shape"] == [1, 28, 28]
+
+
 def test_image_samples_keep_the_data_range(tmp_path):
     out = tmp_path / "img"
     assert run_cli("run", "--data", "digits", "--steps", "3", "--batch-size", "16", "--out", str(out), *SMALL) == 0
