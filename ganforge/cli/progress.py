@@ -42,12 +42,12 @@ class ProgressDisplay:
         if self.progress is not None:
             fields = {}
             if logged:
-                rate = step / logs["time"] if logs.get("time") else 0.0
+                rate = (step - trainer.start_step) / logs["time"] if logs.get("time") else 0.0
                 fields = {"rate": f"{rate:6.1f}", "losses": _format(logs)}
             self.progress.update(self.task, completed=step, **fields)
         elif logged:
             self.console.print(f"step {step}/{trainer.config.steps}  {_format(logs)}  "
-                               f"{step / max(logs['time'], 1e-9):.1f} steps/s", highlight=False)
+                               f"{(step - trainer.start_step) / max(logs['time'], 1e-9):.1f} steps/s", highlight=False)
 
     @hookimpl
     def ganforge_on_train_end(self, trainer) -> None:  # type: ignore[no-untyped-def]

@@ -84,6 +84,7 @@ class Trainer:
         self.opt_g = build_optimizer(c.optimizer, self.generator.parameters(), c.lr_g, c.betas)  # type: ignore[arg-type]
         self.opt_d = build_optimizer(c.optimizer, self.discriminator.parameters(), c.lr_d, c.betas)  # type: ignore[arg-type]
         self.step = 0
+        self.start_step = 0
         n_fixed = N_FIXED_IMAGES if self.info.modality == "image" else N_FIXED_POINTS
         self.fixed_noise = torch.randn(n_fixed, c.z_dim, generator=self._fixed_rng()).to(self.device)
         self.real_preview = self.data.real_samples(n_fixed, self._fixed_rng(), split="train")
@@ -122,6 +123,7 @@ class Trainer:
         c = self.config
         G, D, loss = self.generator, self.discriminator, self.loss
         batches = self.data.batches(c.batch_size, self.data_rng)
+        self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
         window: dict[str, torch.Tensor] = {}
         window_steps = 0
         t0 = time.perf_counter()
