@@ -64,12 +64,29 @@ std::tuple<at::Tensor, at::Tensor> dense_act_grad_z_cuda(const at::Tensor& grad,
   return {gz, gb};
 }
 
+at::Tensor dense_act_grad_z_inplace_cuda(const at::Tensor& grad, const at::Tensor& y, int64_t act, double alpha) {
+  check_act(act);
+  TORCH_CHECK(grad.sizes() == y.sizes() && y.dim() == 2, "dense_act_grad_z_: expected grad of shape ", y.sizes(),
+              " like the output, got ", grad.sizes());
+  TORCH_CHECK(grad.scalar_type() == y.scalar_type(), "dense_act_grad_z_: dtype mismatch: grad is ",
+              grad.scalar_type(), " but output is ", y.scalar_type());
+  TORCH_CHECK(y.is_contiguous(), "dense_act_grad_z_: expected a contiguous y to overwrite");
+  const c10::cuda::CUDAGuard guard(y.device());
+  const at::Tensor g = grad.contiguous();
+  at::Tensor gb = at::empty({y.size(1)}, y.options());
+  check_launch(cuda::launch_grad_z(cuda_dtype(y), g.data_ptr(), y.data_ptr(), y.data_ptr(), gb.data_ptr(), y.size(0),
+                                   y.size(1), act, static_cast<float>(alpha), c10::cuda::getCurrentCUDAStream()),
+               "dense_act_grad_z_");
+  return gb;
+}
+
 }  // namespace
 }  // namespace ganforge
 
 TORCH_LIBRARY_IMPL(ganforge, CUDA, m) {
   m.impl("dense_act", &ganforge::dense_act_cuda);
   m.impl("dense_act_grad_z", &ganforge::dense_act_grad_z_cuda);
+  m.impl("dense_act_grad_z_", &ganforge::dense_act_grad_z_inplace_cuda);
 }
 
 #endif  // GANFORGE_WITH_CUDA

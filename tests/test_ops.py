@@ -250,3 +250,23 @@ def test_cuda_gradcheck_float64(act):
     x, w, b = inputs(6, 5, 4, dtype=torch.float64, device="cuda")
     fn = lambda x, w, b: dense_act(x, w, b, act, alpha=ALPHA)  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x, w, b)) and torch.autograd.gradgradcheck(fn, (x, w, b))
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
+@pytest.mark.parametrize("act", ACTS)
+def test_hidden_layer_backward_reuses_the_output_buffer_correctly(act, device):
+    """Two layers, output dropped: the hidden layer's backward takes the in-place dZ path."""
+    x, w, b = inputs(64, 32, 48, device=device)
+    w2 = torch.randn(5, 48, device=device, requires_grad=True)
+    got = torch.autograd.grad(dense_act(dense_act(x, w, b, act), w2, None, "none").sum(), (x, w, b, w2))
+    want = torch.autograd.grad(reference(reference(x, w, b, act), w2, None, "none").sum(), (x, w, b, w2))
+    for a, c in zip(got, want):
+        torch.testing.assert_close(a, c, **TOL[torch.float32])
+
+
+@needs_cuda
+def test_cuda_opcheck_and_double_backward():
+    x, w, b = inputs(8, 5, 4, device="cuda")
+    torch.library.opcheck(torch.ops.ganforge.dense_act.default, (x, w, b, 2, ALPHA))
+    x64, w64, b64 = inputs(6, 5, 4, dtype=torch.float64, device="cuda")
+    assert torch.autograd.gradgradcheck(lambda x, w, b: dense_act(x, w, b, "tanh"), (x64, w64, b64))

@@ -52,8 +52,8 @@ constexpr int kCols = 32;      // columns per block: one warp reads 32 consecuti
 constexpr int kRowGroups = 8;  // threads per column, each summing every 8th row
 
 template <typename T, Act A>
-__global__ void grad_z_kernel(const T* __restrict__ gy, const T* __restrict__ y, T* __restrict__ gz,
-                              T* __restrict__ gb, int64_t rows, int64_t cols, float alpha) {
+__global__ void grad_z_kernel(const T* __restrict__ gy, const T* y, T* gz, T* __restrict__ gb, int64_t rows,
+                              int64_t cols, float alpha) {  // gz may alias y (in-place backward): no restrict
   using C = typename Acc<T>::type;
   __shared__ C partial[kRowGroups][kCols];
   const int64_t c = static_cast<int64_t>(blockIdx.x) * kCols + threadIdx.x;

@@ -15,7 +15,8 @@ cudaError_t launch_bias_act(DType dtype, void* y, const void* b, int64_t rows, i
                             float alpha, cudaStream_t stream);
 
 // gz = gy * act'(y) (all rows x cols, contiguous) and gb[c] = sum over rows of gz[:, c], in one
-// kernel; the sum runs in a fixed order (float accumulation), so it is deterministic.
+// kernel; the sum runs in a fixed order (float accumulation), so it is deterministic. gz may be y
+// (in place): each element is read before it is written, by the same thread.
 cudaError_t launch_grad_z(DType dtype, const void* gy, const void* y, void* gz, void* gb, int64_t rows,
                           int64_t cols, int64_t act, float alpha, cudaStream_t stream);
 
