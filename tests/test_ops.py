@@ -270,3 +270,22 @@ def test_cuda_opcheck_and_double_backward():
     torch.library.opcheck(torch.ops.ganforge.dense_act.default, (x, w, b, 2, ALPHA))
     x64, w64, b64 = inputs(6, 5, 4, dtype=torch.float64, device="cuda")
     assert torch.autograd.gradgradcheck(lambda x, w, b: dense_act(x, w, b, "tanh"), (x64, w64, b64))
+
+
+@needs_ext
+def test_backward_writes_dz_into_the_dropped_output_but_not_a_kept_one():
+    from torch.profiler import profile
+
+    def ops_run(keep_hidden: bool) -> set[str]:
+        x, w, b = inputs(64, 32, 48)
+        w2 = torch.randn(5, 48, requires_grad=True)
+        with profile() as prof:
+            hidden = dense_act(x, w, b, "relu")
+            out = dense_act(hidden, w2, None, "none").sum()
+            if not keep_hidden:
+                del hidden
+            torch.autograd.grad(out, (x, w, b, w2))
+        return {e.name for e in prof.events() if e.name.startswith("ganforge::")}
+
+    assert "ganforge::dense_act_grad_z_" in ops_run(keep_hidden=False)
+    assert "ganforge::dense_act_grad_z_" not in ops_run(keep_hidden=True)

@@ -7,6 +7,7 @@ is registered with ``register_fake`` here so ``torch.compile(fullgraph=True)`` a
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 
@@ -26,11 +27,10 @@ class ExtensionMissingWarning(UserWarning):
 def _load_extension() -> tuple[object | None, str]:
     if os.environ.get(DISABLE_ENV, "") not in {"", "0"}:
         return None, f"{DISABLE_ENV} is set"
-    try:
-        from ganforge import _C  # noqa: F401  (importing registers torch.ops.ganforge.*)
+    try:  # importing registers torch.ops.ganforge.*
+        return importlib.import_module("ganforge._C"), ""
     except ImportError as exc:
         return None, str(exc)
-    return _C, ""
 
 
 _C, _why = _load_extension()
