@@ -10,6 +10,12 @@ import torch
 import ganforge_losses
 from ganforge import RunConfig, Trainer
 from ganforge.plugins import build_registry, get_plugin_manager
+from ganforge.testing import check_loss
+
+
+@pytest.mark.parametrize("loss", [ganforge_losses.HingeLoss(), ganforge_losses.LeastSquaresLoss()])
+def test_conforms_to_the_loss_contract(loss):
+    check_loss(loss)
 
 
 def test_formulas():

@@ -1,0 +1,78 @@
+"""Conformance checks for plugin authors: call these from your plugin's tests.
+
+    from ganforge.testing import check_loss
+    def test_my_loss_conforms():
+        check_loss(MyLoss())
+
+Each check builds tiny inputs, exercises the contract the trainer relies on, and raises an
+AssertionError that says which part of the contract failed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+
+from ganforge.data import GanDataset
+from ganforge.losses import GanLoss
+
+
+def check_generator(factory: Callable[..., nn.Module], sample_shape: tuple[int, ...] = (1, 8, 8),
+                    value_range: tuple[float, float] | None = (-1.0, 1.0), z_dim: int = 5, **options: Any) -> None:
+    """The generator maps (N, z_dim) noise to (N, *sample_shape) samples inside ``value_range``."""
+    gen = factory(z_dim=z_dim, sample_shape=sample_shape, value_range=value_range, **options)
+    assert isinstance(gen, nn.Module), "a generator factory must return an nn.Module"
+    out = gen(torch.randn(3, z_dim) * 10)
+    assert tuple(out.shape) == (3, *sample_shape), f"expected samples of shape (3, *{sample_shape}), got {tuple(out.shape)}"
+    if value_range is not None:
+        lo, hi = value_range
+        assert out.min() >= lo - 1e-5 and out.max() <= hi + 1e-5, f"samples leave the data range {value_range}"
+    out.sum().backward()
+    assert any(p.grad is not None for p in gen.parameters()), "no gradient reaches the generator's parameters"
+
+
+def check_discriminator(factory: Callable[..., nn.Module], sample_shape: tuple[int, ...] = (1, 8, 8),
+                        **options: Any) -> None:
+    """The discriminator returns one raw logit per sample and is twice differentiable in its input."""
+    disc = factory(sample_shape=sample_shape, **options)
+    assert isinstance(disc, nn.Module), "a discriminator factory must return an nn.Module"
+    x = torch.randn(4, *sample_shape, requires_grad=True)
+    logits = disc(x)
+    assert logits.shape in ((4,), (4, 1)), f"expected logits of shape (4,) or (4, 1), got {tuple(logits.shape)}"
+    (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
+    grad.pow(2).sum().backward()  # gradient penalties (WGAN-GP, R1) need this
+    assert any(p.grad is not None for p in disc.parameters()), "double backward does not reach the parameters"
+
+
+def check_loss(loss: GanLoss) -> None:
+    """Both losses are finite scalars for extreme logits and give gradients to the logits."""
+    assert isinstance(loss, GanLoss), "a loss factory must return a ganforge.losses.GanLoss"
+    real = torch.tensor([-80.0, -1.0, 0.0, 1.0, 80.0], requires_grad=True)
+    fake = torch.tensor([80.0, 1.0, 0.0, -1.0, -80.0], requires_grad=True)
+    d, g = loss.d_loss(real, fake), loss.g_loss(fake)
+    for name, value in (("d_loss", d), ("g_loss", g)):
+        assert value.dim() == 0, f"{name} must be a scalar, got shape {tuple(value.shape)}"
+        assert math.isfinite(value.item()), f"{name} is not finite for logits of +-80: use softplus forms"
+    d.backward()
+    assert real.grad is not None and fake.grad is not None, "d_loss must depend on both real and fake logits"
+    defaults = getattr(loss, "defaults", {})
+    allowed = {"n_critic", "optimizer", "lr_g", "lr_d", "betas"}
+    assert set(defaults) <= allowed, f"unknown training defaults {set(defaults) - allowed}; allowed: {allowed}"
+
+
+def check_dataset(dataset: GanDataset, batch_size: int = 4) -> None:
+    """Batches and real samples have the declared shape and stay inside the declared range."""
+    rng = torch.Generator().manual_seed(0)
+    batch = next(iter(dataset.batches(batch_size, rng)))
+    shape = tuple(dataset.info.sample_shape)
+    assert tuple(batch.shape) == (batch_size, *shape), f"batch shape {tuple(batch.shape)} != ({batch_size}, *{shape})"
+    real = dataset.real_samples(3, rng)
+    assert tuple(real.shape[1:]) == shape, f"real_samples shape {tuple(real.shape)} does not match {shape}"
+    if dataset.info.value_range is not None:
+        lo, hi = dataset.info.value_range
+        assert batch.min() >= lo and batch.max() <= hi, f"batch values leave the declared range {(lo, hi)}"
+    assert dataset.info.modality in ("image", "points"), "modality must be 'image' or 'points'"
