@@ -21,6 +21,9 @@ DEVICES = ("auto", "cpu", "cuda")
 
 # ganforge's own defaults for what a loss may override: the DCGAN-paper Adam settings.
 TRAINING_DEFAULTS: dict[str, Any] = {
+    "steps": 12000,
+    "batch_size": 64,
+    "z_dim": 100,
     "n_critic": 1,
     "optimizer": "adam",
     "lr_g": 2e-4,
@@ -37,9 +40,9 @@ class RunConfig:
     disc: str | None = None
     loss: str = "nonsat"
     data: str = "mnist"
-    steps: int = 12000
-    batch_size: int = 64
-    z_dim: int = 100
+    steps: int | None = None
+    batch_size: int | None = None
+    z_dim: int | None = None
     lr_g: float | None = None
     lr_d: float | None = None
     optimizer: str | None = None
@@ -61,9 +64,12 @@ class RunConfig:
         """The ``--set name.key=value`` options of one section (``gen``, ``disc``, ...)."""
         return dict(self.options.get(name, {}))
 
-    def resolved(self, loss_defaults: dict[str, Any]) -> RunConfig:
-        """A copy with every ``None`` filled: the loss's defaults first, then ganforge's."""
-        merged = {**TRAINING_DEFAULTS, **loss_defaults}
+    def resolved(self, *component_defaults: dict[str, Any]) -> RunConfig:
+        """A copy with every ``None`` filled from the components' declared defaults (later ones
+        win: the trainer passes the data set's, then the loss's), then from ganforge's."""
+        merged = dict(TRAINING_DEFAULTS)
+        for defaults in component_defaults:
+            merged.update(defaults)
         out = dataclasses.replace(self, options={k: dict(v) for k, v in self.options.items()})
         for key, default in merged.items():
             if getattr(out, key) is None:
@@ -79,7 +85,7 @@ class RunConfig:
         """Refuse values that cannot work, naming the flag and a valid example."""
         positive = ("steps", "batch_size", "z_dim")
         for name in positive:
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
         for name in ("log_every", "sample_every", "ckpt_every", "eval_every"):
             if getattr(self, name) < 0:

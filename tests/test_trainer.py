@@ -114,3 +114,30 @@ def test_generator_output_matches_the_data_range(registry):
     assert out.min() >= 0.0 and out.max() <= 255.0 and out.max() > 128
     gen, _ = build_models(config, registry, DataInfo((2,), None, "points"))
     assert np.isfinite(gen(torch.randn(3, 100)).detach().numpy()).all()
+
+
+def test_data_set_declares_run_defaults_and_flags_override(tmp_path, registry, plugin_manager):
+    from ganforge.train.build import resolve_config
+
+    c = resolve_config(RunConfig(data="grid25"), registry)
+    assert (c.z_dim, c.batch_size, c.steps) == (2, 100, 12000)
+    c = resolve_config(RunConfig(data="grid25", z_dim=7), registry)
+    assert (c.z_dim, c.batch_size) == (7, 100)
+    c = resolve_config(RunConfig(data="mnist", loss="wasserstein"), registry)
+    assert (c.z_dim, c.batch_size, c.n_critic) == (100, 64, 5)
+
+
+def test_mlp_sizes_follow_the_data(registry):
+    from ganforge.models import MLPDiscriminator, MLPGenerator
+
+    def widths(module):
+        return [m.out_features for m in module.modules() if isinstance(m, torch.nn.Linear)]
+
+    assert widths(MLPGenerator(100, (1, 28, 28), (-1.0, 1.0))) == [256, 512, 1024, 784]
+    assert widths(MLPDiscriminator((1, 28, 28))) == [512, 256, 1]
+    points_gen = MLPGenerator(2, (2,))
+    assert widths(points_gen) == [400, 400, 400, 400, 2]
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in points_gen.modules())
+    points_disc = MLPDiscriminator((2,))
+    assert widths(points_disc) == [200, 200, 200, 1]
+    assert not any(isinstance(m, torch.nn.Dropout) for m in points_disc.modules())

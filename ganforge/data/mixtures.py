@@ -27,6 +27,11 @@ class GaussianMixture(SampledDataset):
         return self.modes[which] + self.std * noise
 
 
+# PacGAN's 2-D experiments: 2-D noise, batches of 100. Declared as the factories' run defaults;
+# the user's flags override them.
+MIXTURE_DEFAULTS = {"z_dim": 2, "batch_size": 100}
+
+
 def ring8(radius: float = 1.0, std: float = 0.01) -> GaussianMixture:
     """8 Gaussians on a circle (PacGAN: radius 1, std 0.01)."""
     angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
@@ -38,3 +43,6 @@ def grid25(spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
     axis = torch.arange(-2, 3, dtype=torch.float64) * spacing
     xs, ys = torch.meshgrid(axis, axis, indexing="ij")
     return GaussianMixture(torch.stack([xs.flatten(), ys.flatten()], dim=1), std)
+
+
+ring8.defaults = grid25.defaults = MIXTURE_DEFAULTS  # type: ignore[attr-defined]

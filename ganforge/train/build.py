@@ -17,13 +17,19 @@ from ganforge.losses import GanLoss
 from ganforge.registry import Registry
 
 
+def declared_defaults(factory: object) -> dict:
+    """The run settings a component's factory declares it needs (its ``defaults`` mapping)."""
+    return dict(getattr(factory, "defaults", None) or {})
+
+
 def resolve_config(config: RunConfig, registry: Registry) -> RunConfig:
-    """Check every component name, then fill unset settings from the loss's declared defaults."""
+    """Check every component name, then fill unset settings: the data set's declared defaults
+    (e.g. the 2-D mixtures' z_dim 2), then the loss's (e.g. WGAN's n_critic 5), then ganforge's."""
     registry.get("generator", config.gen)
     registry.get("discriminator", config.disc or config.gen)
-    registry.get("dataset", config.data)
-    loss_cls = registry.get("loss", config.loss).factory
-    return config.resolved(dict(getattr(loss_cls, "defaults", {}) or {}))
+    data = registry.get("dataset", config.data).factory
+    loss = registry.get("loss", config.loss).factory
+    return config.resolved(declared_defaults(data), declared_defaults(loss))
 
 
 def build_dataset(config: RunConfig, registry: Registry) -> GanDataset:
