@@ -78,8 +78,9 @@ def save_checkpoint(ckpt_dir: Path, step: int, generator: nn.Module, discriminat
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:07d}"
     final = ckpt_dir / name
+    for stale in ckpt_dir.glob(".tmp-*"):  # left by a run killed mid-save (one writer per run)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = ckpt_dir / f".tmp-{name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     save_file(_weights(generator), str(tmp / FILES[0]))
     save_file(_weights(discriminator), str(tmp / FILES[1]))

@@ -59,6 +59,16 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return config
 
 
+def stop_on_sigterm() -> None:
+    """Treat SIGTERM (kill, a scheduler's pre-emption) like Ctrl-C: save a checkpoint, then stop."""
+    import signal
+
+    def interrupt(signum, frame):  # type: ignore[no-untyped-def]
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -68,6 +78,7 @@ def handle(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     console = Console(stderr=True, highlight=False)
+    stop_on_sigterm()
     pm = get_plugin_manager(extra=[ProgressDisplay(console)])
     trainer = Trainer(config, registry=build_registry(pm), plugin_manager=pm)
     run_dir = trainer.fit()
