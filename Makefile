@@ -21,7 +21,9 @@ $(STAMP): $(BIN)/python setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/*.h c
 
 install: $(STAMP)
 
+# runs/demo is the demo's own folder: each `make demo` starts it afresh.
 demo: $(STAMP)
+	rm -rf runs/demo
 	$(BIN)/ganforge run --gen mlp --loss nonsat --out runs/demo
 
 test: $(STAMP)
