@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -49,7 +50,6 @@ def test_default_mnist_command_runs(tmp_path, capsys):
     assert run_cli("run", "--gen", "mlp", "--loss", "nonsat", "--steps", "3", "--out", str(out)) == 0
     printed = capsys.readouterr().out
     assert f"samples: {out}/samples/step_0000003.png" in printed
-    import json
 
     record = json.loads((out / "config.json").read_text())
     assert record["config"]["disc"] == "mlp" and record["config"]["data"] == "mnist"
@@ -69,7 +69,6 @@ def test_toml_config_and_set_options(tmp_path):
     toml.write_text('data = "ring8"\nsteps = 4\nbatch_size = 8\nz_dim = 3\n[gen]\nhidden = [8]\n[disc]\nhidden = [8]\n')
     out = tmp_path / "t"
     assert run_cli("run", "--config", str(toml), "--steps", "6", "--set", "gen.hidden=16", "--out", str(out)) == 0
-    import json
 
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["steps"] == 6 and config["options"]["gen"]["hidden"] == 16 and config["z_dim"] == 3
@@ -117,3 +116,13 @@ def test_doctor_reports_backend(capsys):
     assert run_cli("doctor") == 0
     out = capsys.readouterr().out
     assert "op backend" in out and "torch" in out
+
+
+def test_default_mnist_command_is_deterministic(tmp_path):
+    """Dropout, the minibatch-std feature and the data order are all seeded."""
+    lines = []
+    for name in ("a", "b"):
+        assert run_cli("run", "--steps", "6", "--log-every", "2", "--out", str(tmp_path / name)) == 0
+        rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        lines.append([(r["d_loss"], r["g_loss"]) for r in rows])
+    assert lines[0] == lines[1] and len(lines[0]) == 3
