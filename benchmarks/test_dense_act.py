@@ -11,7 +11,6 @@ import os
 
 import pytest
 import torch
-
 from stacks import BATCHES, STACKS, Stack, make_runner
 
 VARIANTS = ("eager", "fused", "compiled", "floor")

@@ -9,8 +9,13 @@ from ganforge.data.digits import Digits
 from ganforge.data.mixtures import grid25, ring8
 from ganforge.data.mnist import MNIST
 from ganforge.hookspecs import Register, hookimpl
+from ganforge.losses import (
+    MinimaxLoss,
+    NonSaturatingLoss,
+    WassersteinGPLoss,
+    WassersteinLoss,
+)
 from ganforge.metrics.builtin_metrics import FID, KID, PRDC, InceptionScore, Modes
-from ganforge.losses import MinimaxLoss, NonSaturatingLoss, WassersteinGPLoss, WassersteinLoss
 from ganforge.models import MLPDiscriminator, MLPGenerator
 
 

@@ -8,10 +8,11 @@ Order of precedence, lowest first: ganforge's defaults, the loss plugin's declar
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from ganforge.errors import ConfigError
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from ganforge.cli.main import main
 from ganforge.errors import ConfigError

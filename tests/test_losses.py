@@ -5,7 +5,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ganforge.losses import MinimaxLoss, NonSaturatingLoss, WassersteinGPLoss, WassersteinLoss
+from ganforge.losses import (
+    MinimaxLoss,
+    NonSaturatingLoss,
+    WassersteinGPLoss,
+    WassersteinLoss,
+)
 
 
 def logits(n=257):

@@ -9,11 +9,18 @@ import types
 import pytest
 import torch
 
-from ganforge import RunConfig, Trainer, hookimpl
+from ganforge import Trainer, hookimpl
 from ganforge.errors import DuplicateComponentError, PluginError
 from ganforge.losses import GanLoss
-from ganforge.plugins import (DISABLE_ENV, STRICT_ENV, PluginLoadWarning, build_registry, get_plugin_manager,
-                              load_entry_points, new_plugin_manager)
+from ganforge.plugins import (
+    DISABLE_ENV,
+    STRICT_ENV,
+    PluginLoadWarning,
+    build_registry,
+    get_plugin_manager,
+    load_entry_points,
+    new_plugin_manager,
+)
 
 BUILTINS = {
     "generator": {"mlp"}, "discriminator": {"mlp"},

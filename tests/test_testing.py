@@ -7,7 +7,12 @@ import torch
 from torch import nn
 
 from ganforge.losses import GanLoss
-from ganforge.testing import check_dataset, check_discriminator, check_generator, check_loss
+from ganforge.testing import (
+    check_dataset,
+    check_discriminator,
+    check_generator,
+    check_loss,
+)
 
 
 def test_builtins_conform(registry):

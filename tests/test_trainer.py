@@ -104,8 +104,8 @@ def test_ctrl_c_leaves_a_complete_checkpoint(tiny_points_config, registry, plugi
 
 
 def test_generator_output_matches_the_data_range(registry):
-    from ganforge.train.build import build_models
     from ganforge.data import DataInfo
+    from ganforge.train.build import build_models
 
     config = RunConfig().resolved({})
     gen, _ = build_models(config, registry, DataInfo((1, 4, 4), (0.0, 255.0), "image"))

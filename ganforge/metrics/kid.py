@@ -4,7 +4,6 @@ kernel k(x, y) = (x.y / d + 1)^3, averaged over random subsets; mean and standar
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 
 def polynomial_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -15,7 +15,6 @@ from torch import nn
 
 from ganforge.nn import FusedDense
 
-
 LOW_DIM = 16  # samples with at most this many values (the 2-D mixtures) get PacGAN-style networks
 
 

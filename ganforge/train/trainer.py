@@ -15,8 +15,13 @@ from ganforge.checkpoint import latest_checkpoint, load_checkpoint, save_checkpo
 from ganforge.config import RunConfig
 from ganforge.errors import ConfigError
 from ganforge.train import artifacts
-from ganforge.train.build import (build_dataset, build_loss, build_models, build_optimizer,
-                                  resolve_config)
+from ganforge.train.build import (
+    build_dataset,
+    build_loss,
+    build_models,
+    build_optimizer,
+    resolve_config,
+)
 from ganforge.train.device import resolve_device, seed_everything
 from ganforge.train.provenance import provenance
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import importlib.metadata as md
 
+import ganforge_losses
 import pytest
 import torch
 
-import ganforge_losses
 from ganforge import RunConfig, Trainer
 from ganforge.plugins import build_registry, get_plugin_manager
 from ganforge.testing import check_loss
