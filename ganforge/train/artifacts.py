@@ -33,7 +33,7 @@ def save_image_grid(samples: torch.Tensor, info: DataInfo, path: Path, pad: int 
         r, q = divmod(i, cols)
         grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + q * (w + pad): pad + q * (w + pad) + w] = img
     picture = Image.fromarray(grid[..., 0] if c == 1 else grid)
-    picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST).save(path)
+    picture.resize((picture.width * scale, picture.height * scale), Image.Resampling.NEAREST).save(path)
 
 
 def save_scatter(fake: torch.Tensor, real: torch.Tensor, path: Path, title: str = "") -> None:
