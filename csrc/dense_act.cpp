@@ -81,22 +81,23 @@ const char* isa_name() {
   }
 }
 
+// The build of a kernel for the widest instruction set this CPU has.
+template <typename Fn>
+Fn by_isa(Fn avx512, Fn avx2, Fn fallback) {
+  return kIsa == Isa::Avx512 ? avx512 : kIsa == Isa::Avx2 ? avx2 : fallback;
+}
+#define GANFORGE_PICK(kernel) by_isa(cpu_avx512::kernel, cpu_avx2::kernel, cpu_default::kernel)
+
 template <typename scalar_t>
 BiasActFn<scalar_t> pick_bias_act() {
-  if constexpr (std::is_same_v<scalar_t, float>) {
-    return kIsa == Isa::Avx512 ? cpu_avx512::bias_act_f32 : kIsa == Isa::Avx2 ? cpu_avx2::bias_act_f32 : cpu_default::bias_act_f32;
-  } else {
-    return kIsa == Isa::Avx512 ? cpu_avx512::bias_act_f64 : kIsa == Isa::Avx2 ? cpu_avx2::bias_act_f64 : cpu_default::bias_act_f64;
-  }
+  if constexpr (std::is_same_v<scalar_t, float>) return GANFORGE_PICK(bias_act_f32);
+  else return GANFORGE_PICK(bias_act_f64);
 }
 
 template <typename scalar_t>
 GradZFn<scalar_t> pick_grad_z() {
-  if constexpr (std::is_same_v<scalar_t, float>) {
-    return kIsa == Isa::Avx512 ? cpu_avx512::grad_z_f32 : kIsa == Isa::Avx2 ? cpu_avx2::grad_z_f32 : cpu_default::grad_z_f32;
-  } else {
-    return kIsa == Isa::Avx512 ? cpu_avx512::grad_z_f64 : kIsa == Isa::Avx2 ? cpu_avx2::grad_z_f64 : cpu_default::grad_z_f64;
-  }
+  if constexpr (std::is_same_v<scalar_t, float>) return GANFORGE_PICK(grad_z_f32);
+  else return GANFORGE_PICK(grad_z_f64);
 }
 
 void check_cpu_dtype(const Tensor& t, const char* what) {
