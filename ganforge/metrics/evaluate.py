@@ -92,8 +92,11 @@ def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Re
     if floor and any(m.has_floor for m in built.values()) and len(real) >= 8:
         half = len(real) // 2
         order = torch.randperm(len(real), generator=rng)
-        a, b = real[order[:half]], real[order[half: 2 * half]]
-        floor_data = EvalData(a, b, dataset.info, dataset, extractor, seed)
+        ia, ib = order[:half], order[half: 2 * half]
+        floor_data = EvalData(real[ia], real[ib], dataset.info, dataset, extractor, seed)
+        if "real_features" in data._cache:  # the halves' features are already known: no second pass
+            features = data._cache["real_features"]
+            floor_data._cache.update(fake_features=features[ia], real_features=features[ib])
         for metric in built.values():
             if metric.has_floor:
                 result.floor.update(metric.compute(floor_data))
