@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/*.h csrc/cuda/*)
+$(STAMP): $(BIN)/python setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/*.h csrc/*.inc csrc/cuda/*)
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet setuptools wheel ninja
 	$(BIN)/pip install --quiet --no-build-isolation -e ".[test]"

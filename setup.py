@@ -27,8 +27,9 @@ def extensions() -> tuple[list, dict]:
 
     # dense_act.cpp and the baseline kernels first: the linker keeps the first copy of any inline
     # function, and that copy must not need AVX (the wider builds only add their own namespaces).
+    # cuda_host_emulation.cpp runs the CUDA kernels' code on the CPU for the tests (any build).
     sources = ["csrc/dense_act.cpp", "csrc/cpu_kernels_default.cpp", "csrc/cpu_kernels_avx2.cpp",
-               "csrc/cpu_kernels_avx512.cpp", "csrc/dense_act_cuda.cpp"]
+               "csrc/cpu_kernels_avx512.cpp", "csrc/dense_act_cuda.cpp", "csrc/cuda_host_emulation.cpp"]
     cxx = ["-O3", "-fopenmp"]
     want_cuda = _flag("GANFORGE_CUDA") or (torch.version.cuda is not None and shutil.which("nvcc") is not None
                                             and os.environ.get("GANFORGE_CUDA", "") != "0")

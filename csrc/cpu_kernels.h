@@ -7,9 +7,9 @@
 
 namespace ganforge {
 
-// y (rows x cols, row-major) = act(y + b) in place, in one pass, for act in none / relu / leaky_relu
-// (tanh and sigmoid: bias only, then ATen's in-place kernel; see dense_act.cpp).
-// b may be null. scalar is float or double.
+// y (rows x cols, row-major) = act(y + b) in place, in one pass, for the piecewise-linear acts
+// (none / relu / leaky_relu); for tanh and sigmoid the pass adds only the bias and the caller then
+// runs ATen's in-place kernel (ActTraits::forward_inplace). b may be null; scalar is float or double.
 template <typename scalar_t>
 using BiasActFn = void (*)(scalar_t* y, const scalar_t* b, int64_t rows, int64_t cols, int64_t act, scalar_t alpha);
 

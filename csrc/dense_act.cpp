@@ -4,8 +4,12 @@
 // Backward: one pass computes dZ = dY * act'(Y) together with the bias gradient (a deterministic
 // column-blocked reduction), then the two GEMMs. Only x, W and the output y are saved.
 // When the backward itself must be differentiable (create_graph=True, as in WGAN-GP or R1), the
-// autograd function switches to ATen ops written with the same formulas, so double backward works.
+// autograd function switches to the ATen form of the same formulas (ActTraits::grad_z_tensor in
+// activations.h), so double backward works. The tensor side of the ops (checks, GEMM, allocation)
+// is dense_act_glue.h, shared with the CUDA glue.
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include <ATen/FunctionalTensorWrapper.h>
 #include <ATen/TensorSubclassLikeUtils.h>
@@ -15,44 +19,13 @@
 #include <torch/python.h>
 
 #include "activations.h"
+#include "checks.h"
 #include "cpu_kernels.h"
+#include "dense_act_glue.h"
 
 namespace ganforge {
 
 using at::Tensor;
-
-// ---------------------------------------------------------------------------------------------
-// Argument checks: every message names the argument and what was expected.
-// ---------------------------------------------------------------------------------------------
-
-void check_act(int64_t act) {
-  TORCH_CHECK(act >= 0 && act < kNumActs, "dense_act: unknown activation code ", act,
-              "; expected 0..", kNumActs - 1, " (none, relu, leaky_relu, tanh, sigmoid)");
-}
-
-void check_inputs(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, int64_t act) {
-  check_act(act);
-  TORCH_CHECK(x.dim() == 2, "dense_act: expected x of rank 2 (batch, in_features), got rank ", x.dim(),
-              " with shape ", x.sizes());
-  TORCH_CHECK(weight.dim() == 2, "dense_act: expected weight of rank 2 (out_features, in_features), got shape ",
-              weight.sizes());
-  TORCH_CHECK(x.size(1) == weight.size(1), "dense_act: x has ", x.size(1), " in_features but weight expects ",
-              weight.size(1), " (weight shape ", weight.sizes(), ")");
-  TORCH_CHECK(x.scalar_type() == weight.scalar_type(), "dense_act: dtype mismatch: x is ", x.scalar_type(),
-              " but weight is ", weight.scalar_type());
-  TORCH_CHECK(x.device() == weight.device(), "dense_act: device mismatch: x is on ", x.device(),
-              " but weight is on ", weight.device());
-  TORCH_CHECK(at::isFloatingType(x.scalar_type()), "dense_act: expected a floating-point dtype, got ",
-              x.scalar_type());
-  if (bias.has_value() && bias->defined()) {
-    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == weight.size(0), "dense_act: expected bias of shape (",
-                weight.size(0), ",) to match weight's out_features, got shape ", bias->sizes());
-    TORCH_CHECK(bias->scalar_type() == x.scalar_type(), "dense_act: dtype mismatch: x is ", x.scalar_type(),
-                " but bias is ", bias->scalar_type());
-    TORCH_CHECK(bias->device() == x.device(), "dense_act: device mismatch: x is on ", x.device(),
-                " but bias is on ", bias->device());
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // CPU kernels: the widest instruction set this CPU supports (see cpu_kernels.h)
@@ -100,71 +73,44 @@ GradZFn<scalar_t> pick_grad_z() {
   else return GANFORGE_PICK(grad_z_f64);
 }
 
-void check_cpu_dtype(const Tensor& t, const char* what) {
-  TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, what,
-              ": the CPU kernel supports float32 and float64, got ", t.scalar_type(),
-              "; convert with .float() (half and bfloat16 run on CUDA)");
-}
+// The CPU epilogue of dense_act_glue.h.
+struct CpuEpilogue {
+  struct Guard {
+    explicit Guard(c10::Device) {}
+  };
 
-Tensor dense_act_cpu(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, int64_t act,
+  static void check_dtype(const Tensor& t, const char* op) {
+    TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op,
+                ": the CPU kernel supports float32 and float64, got ", t.scalar_type(),
+                "; convert with .float() (half and bfloat16 run on CUDA)");
+  }
+
+  static void bias_act(const Tensor& y, const Tensor& b, int64_t act, double alpha) {
+    dispatch_act(act, [&](auto a) {
+      constexpr Act A = decltype(a)::value;
+      using Traits = ActTraits<A>;
+      // The pass adds the bias and applies a piecewise-linear act, so it has nothing to do for the
+      // identity or for tanh / sigmoid without a bias; those two then run ATen's kernel.
+      const bool pass_has_work = b.defined() || (Traits::kPiecewiseLinear && A != Act::None);
+      if (pass_has_work) {
+        AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "dense_act_cpu", [&] {
+          pick_bias_act<scalar_t>()(y.data_ptr<scalar_t>(), b.defined() ? b.data_ptr<scalar_t>() : nullptr,
+                                    y.size(0), y.size(1), act, static_cast<scalar_t>(alpha));
+        });
+      }
+      if constexpr (!Traits::kPiecewiseLinear) Traits::forward_inplace(y);
+    });
+  }
+
+  // One pass computes gz and the bias gradient (see cpu_kernels.inc); gz may be y.
+  static void grad_z(const Tensor& g, const Tensor& y, const Tensor& gz, const Tensor& gb, int64_t act,
                      double alpha) {
-  check_inputs(x, weight, bias, act);
-  check_cpu_dtype(x, "dense_act");
-  const bool has_bias = bias.has_value() && bias->defined();
-  Tensor y = at::mm(x, weight.t());  // contiguous (batch, out)
-  const Tensor b = has_bias ? bias->contiguous() : Tensor();
-  // tanh and sigmoid: our pass adds the bias, then ATen's in-place kernel (MKL VML where available,
-  // measured 6x faster than a SLEEF loop here) applies the activation. The piecewise-linear ones
-  // are done entirely in our single pass.
-  const auto a = static_cast<Act>(act);
-  const bool transcendental = a == Act::Tanh || a == Act::Sigmoid;
-  if (transcendental && !has_bias) return a == Act::Tanh ? y.tanh_() : y.sigmoid_();
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "dense_act_cpu", [&] {
-    pick_bias_act<scalar_t>()(y.data_ptr<scalar_t>(), has_bias ? b.data_ptr<scalar_t>() : nullptr, y.size(0),
-                              y.size(1), transcendental ? static_cast<int64_t>(Act::None) : act,
-                              static_cast<scalar_t>(alpha));
-  });
-  if (transcendental) return a == Act::Tanh ? y.tanh_() : y.sigmoid_();
-  return y;
-}
-
-// dZ = dY * act'(Y) and db = sum_rows(dZ) in one pass (see cpu_kernels.inc).
-void check_grad_z_args(const Tensor& grad, const Tensor& y, int64_t act) {
-  check_act(act);
-  TORCH_CHECK(y.dim() == 2, "dense_act_grad_z: expected the output y of rank 2, got shape ", y.sizes());
-  TORCH_CHECK(grad.sizes() == y.sizes(), "dense_act_grad_z: expected grad of shape ", y.sizes(),
-              " like the output, got ", grad.sizes());
-  TORCH_CHECK(grad.scalar_type() == y.scalar_type(), "dense_act_grad_z: dtype mismatch: grad is ",
-              grad.scalar_type(), " but output is ", y.scalar_type());
-  TORCH_CHECK(grad.device() == y.device(), "dense_act_grad_z: device mismatch: grad is on ", grad.device(),
-              " but output is on ", y.device());
-}
-
-// gz may be y itself (in place): each element is read before it is written.
-void grad_z_cpu_into(const Tensor& g, const Tensor& y, const Tensor& gz, const Tensor& gb, int64_t act, double alpha) {
-  check_cpu_dtype(y, "dense_act_grad_z");
-  AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "dense_act_grad_z_cpu", [&] {
-    pick_grad_z<scalar_t>()(g.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), gz.data_ptr<scalar_t>(),
-                            gb.data_ptr<scalar_t>(), y.size(0), y.size(1), act, static_cast<scalar_t>(alpha));
-  });
-}
-
-std::tuple<Tensor, Tensor> dense_act_grad_z_cpu(const Tensor& grad, const Tensor& y, int64_t act, double alpha) {
-  check_grad_z_args(grad, y, act);
-  const Tensor g = grad.contiguous(), yc = y.contiguous();
-  Tensor gz = at::empty_like(yc, at::MemoryFormat::Contiguous);
-  Tensor gb = at::empty({y.size(1)}, y.options());
-  grad_z_cpu_into(g, yc, gz, gb, act, alpha);
-  return {gz, gb};
-}
-
-Tensor dense_act_grad_z_inplace_cpu(const Tensor& grad, const Tensor& y, int64_t act, double alpha) {
-  check_grad_z_args(grad, y, act);
-  TORCH_CHECK(y.is_contiguous(), "dense_act_grad_z_: expected a contiguous y to overwrite");
-  Tensor gb = at::empty({y.size(1)}, y.options());
-  grad_z_cpu_into(grad.contiguous(), y, y, gb, act, alpha);
-  return gb;
-}
+    AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "dense_act_grad_z_cpu", [&] {
+      pick_grad_z<scalar_t>()(g.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), gz.data_ptr<scalar_t>(),
+                              gb.data_ptr<scalar_t>(), y.size(0), y.size(1), act, static_cast<scalar_t>(alpha));
+    });
+  }
+};
 
 // ---------------------------------------------------------------------------------------------
 // Autograd
@@ -188,16 +134,12 @@ std::tuple<Tensor, Tensor> call_grad_z(const Tensor& g, const Tensor& y, int64_t
   return op.call(g, y, act, alpha);
 }
 
-// act'(y) with differentiable ATen ops: used when the backward must itself be differentiated.
+// g * act'(y) with differentiable ATen ops: used when the backward must itself be differentiated.
 Tensor differentiable_grad_z(const Tensor& g, const Tensor& y, int64_t act, double alpha) {
-  switch (static_cast<Act>(act)) {
-    case Act::None: return g;
-    case Act::Relu: return g * (y > 0).to(y.scalar_type());
-    case Act::LeakyRelu: return g * at::where(y > 0, at::ones_like(y), at::full_like(y, alpha));
-    case Act::Tanh: return g * (1 - y * y);
-    case Act::Sigmoid: return g * (y * (1 - y));
-  }
-  TORCH_CHECK(false, "dense_act: unknown activation code ", act);
+  check_act(act, "dense_act");
+  Tensor gz;
+  dispatch_act(act, [&](auto a) { gz = ActTraits<decltype(a)::value>::grad_z_tensor(g, y, alpha); });
+  return gz;
 }
 
 // The backward node, written like PyTorch's generated ones (e.g. AddmmBackward0) rather than with
@@ -298,9 +240,9 @@ TORCH_LIBRARY(ganforge, m) {
 }
 
 TORCH_LIBRARY_IMPL(ganforge, CPU, m) {
-  m.impl("dense_act", &ganforge::dense_act_cpu);
-  m.impl("dense_act_grad_z", &ganforge::dense_act_grad_z_cpu);
-  m.impl("dense_act_grad_z_", &ganforge::dense_act_grad_z_inplace_cpu);
+  m.impl("dense_act", &ganforge::dense_act_with<ganforge::CpuEpilogue>);
+  m.impl("dense_act_grad_z", &ganforge::dense_act_grad_z_with<ganforge::CpuEpilogue>);
+  m.impl("dense_act_grad_z_", &ganforge::dense_act_grad_z_inplace_with<ganforge::CpuEpilogue>);
 }
 
 TORCH_LIBRARY_IMPL(ganforge, Autograd, m) { m.impl("dense_act", &ganforge::dense_act_autograd); }
@@ -309,6 +251,14 @@ TORCH_LIBRARY_IMPL(ganforge, Autograd, m) { m.impl("dense_act", &ganforge::dense
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {
   module.doc() = "ganforge's compiled dense_act op (registered as torch.ops.ganforge.*)";
   module.def("cpu_isa", [] { return std::string(ganforge::isa_name()); }, "instruction set of the CPU kernels");
+  module.def(
+      "activation_names",
+      [] {
+        std::vector<std::string> names;
+        for (int64_t code = 0; code < ganforge::kNumActs; ++code) names.emplace_back(ganforge::act_name(code));
+        return names;
+      },
+      "the activation names of the C++ table, indexed by code");
   module.attr("with_cuda") =
 #ifdef GANFORGE_WITH_CUDA
       true;

@@ -16,8 +16,8 @@ class FusedDense(nn.Linear):
     checkpoints move freely between the two.
     """
 
-    def __init__(self, in_features: int, out_features: int, act: str = "none", *,
-                 alpha: float = 0.2, bias: bool = True, device=None, dtype=None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, in_features: int, out_features: int, act: str = "none", *, alpha: float = 0.2,
+                 bias: bool = True, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> None:
         activation(act)  # fail at construction, not at the first forward
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         self.act, self.alpha = act, float(alpha)

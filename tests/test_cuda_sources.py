@@ -19,3 +19,5 @@ def test_cuda_sources_compile_with_nvcc():
                             env={**os.environ, "PYTHON": sys.executable}, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "CUDA sources compile" in result.stdout
+    assert "sm_80" in result.stdout and "sm_90" in result.stdout  # the kernels are built for several GPUs
+    assert "dense_act_kernels.cuh" in result.stdout  # the per-thread header compiles without CUDA

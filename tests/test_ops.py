@@ -176,28 +176,81 @@ def test_reference_fallback_when_the_extension_is_hidden():
     assert out == ["reference", "1", "True"]
 
 
+def tensor_mode(mode: str):  # type: ignore[no-untyped-def]
+    """"real": the C++ checks run; "fake": the register_fake checks run (as under torch.compile)."""
+    from contextlib import nullcontext
+
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    return FakeTensorMode() if mode == "fake" else nullcontext()
+
+
 @needs_ext
+@pytest.mark.parametrize("mode", ["real", "fake"])
 @pytest.mark.parametrize("make_args, message", [
     (lambda: (torch.randn(3), torch.randn(4, 3), None), "expected x of rank 2"),
+    (lambda: (torch.randn(2, 3), torch.randn(4), None), "expected weight of rank 2"),
     (lambda: (torch.randn(2, 3), torch.randn(4, 5), None), "x has 3 in_features but weight expects 5"),
     (lambda: (torch.randn(2, 3), torch.randn(4, 3), torch.randn(5)), "expected bias of shape (4,)"),
-    (lambda: (torch.randn(2, 3), torch.randn(4, 3, dtype=torch.float64), None), "dtype mismatch"),
+    (lambda: (torch.randn(2, 3), torch.randn(4, 3), torch.randn(4, 1)), "expected bias of shape (4,)"),
+    (lambda: (torch.randn(2, 3), torch.randn(4, 3, dtype=torch.float64), None), "dtype mismatch: x is"),
+    (lambda: (torch.randn(2, 3), torch.randn(4, 3), torch.randn(4, dtype=torch.float64)), "but bias is"),
+    (lambda: (torch.zeros(2, 3, dtype=torch.int32), torch.zeros(4, 3, dtype=torch.int32), None),
+     "expected a floating-point dtype"),
     (lambda: (torch.randn(2, 3, dtype=torch.float16), torch.randn(4, 3, dtype=torch.float16), None),
      "CPU kernel supports float32 and float64"),
 ])
-def test_bad_calls_raise_clear_errors(make_args, message):
-    x, w, b = make_args()
-    with pytest.raises(RuntimeError) as info:
-        torch.ops.ganforge.dense_act(x, w, b, 1, 0.2)
+def test_bad_calls_raise_clear_errors(make_args, message, mode):
+    with tensor_mode(mode):
+        x, w, b = make_args()
+        with pytest.raises(RuntimeError) as info:
+            torch.ops.ganforge.dense_act(x, w, b, 1, 0.2)
     assert message in str(info.value)
 
 
 @needs_ext
-def test_unknown_activation_code_and_name():
-    with pytest.raises(RuntimeError, match="unknown activation code 9"):
-        torch.ops.ganforge.dense_act(torch.randn(2, 3), torch.randn(4, 3), None, 9, 0.2)
+@pytest.mark.parametrize("mode", ["real", "fake"])
+@pytest.mark.parametrize("op", ["dense_act_grad_z", "dense_act_grad_z_"])
+@pytest.mark.parametrize("make_args, message", [
+    (lambda: (torch.randn(2, 3), torch.randn(2, 3), 9), "unknown activation code 9"),
+    (lambda: (torch.randn(3), torch.randn(3), 1), "expected the output y of rank 2"),
+    (lambda: (torch.randn(2, 4), torch.randn(2, 3), 1), "expected grad of shape [2, 3] like the output"),
+    (lambda: (torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 3), 1), "dtype mismatch: grad is"),
+])
+def test_bad_grad_z_calls_raise_clear_errors(make_args, message, op, mode):
+    with tensor_mode(mode):
+        grad, y, act = make_args()
+        with pytest.raises(RuntimeError) as info:
+            getattr(torch.ops.ganforge, op)(grad, y, act, 0.2)
+    assert f"{op}: {message}" in str(info.value)
+
+
+@needs_ext
+@pytest.mark.parametrize("mode", ["real", "fake"])
+def test_in_place_grad_z_needs_a_contiguous_output(mode):
+    with tensor_mode(mode):
+        y = torch.rand(3, 2).t()
+        with pytest.raises(RuntimeError, match="dense_act_grad_z_: expected a contiguous y to overwrite"):
+            torch.ops.ganforge.dense_act_grad_z_(torch.randn(2, 3), y, 1, 0.2)
+
+
+@needs_ext
+@pytest.mark.parametrize("mode", ["real", "fake"])
+def test_unknown_activation_code_and_name(mode):
+    with tensor_mode(mode):
+        x, w = torch.randn(2, 3), torch.randn(4, 3)
+        with pytest.raises(RuntimeError, match=r"unknown activation code 9; expected 0..4 \(none, relu, leaky_relu"):
+            torch.ops.ganforge.dense_act(x, w, None, 9, 0.2)
     with pytest.raises(ValueError, match="expected one of none, relu"):
         dense_act(torch.randn(2, 3), torch.randn(4, 3), None, "gelu")
+
+
+@needs_ext
+def test_python_activation_codes_match_the_cpp_table():
+    from ganforge import _C
+
+    assert _C.activation_names() == sorted(ACTIVATIONS, key=lambda name: ACTIVATIONS[name].code)
+    assert sorted(row.code for row in ACTIVATIONS.values()) == list(range(len(ACTIVATIONS)))
 
 
 @pytest.mark.parametrize("act", ACTS)

@@ -10,14 +10,15 @@ namespace ganforge::cuda {
 
 enum class DType : int { Float32 = 0, Float64 = 1, Float16 = 2, BFloat16 = 3 };
 
-// y (rows x cols, row-major, contiguous) = act(y + b) in place; b may be null.
+// y (rows x cols, row-major, contiguous) = act(y + b) in place; b may be null. alpha is rounded to
+// the kernel's compute type (float, or double for float64).
 cudaError_t launch_bias_act(DType dtype, void* y, const void* b, int64_t rows, int64_t cols, int64_t act,
-                            float alpha, cudaStream_t stream);
+                            double alpha, cudaStream_t stream);
 
 // gz = gy * act'(y) (all rows x cols, contiguous) and gb[c] = sum over rows of gz[:, c], in one
 // kernel; the sum runs in a fixed order (float accumulation), so it is deterministic. gz may be y
 // (in place): each element is read before it is written, by the same thread.
 cudaError_t launch_grad_z(DType dtype, const void* gy, const void* y, void* gz, void* gb, int64_t rows,
-                          int64_t cols, int64_t act, float alpha, cudaStream_t stream);
+                          int64_t cols, int64_t act, double alpha, cudaStream_t stream);
 
 }  // namespace ganforge::cuda

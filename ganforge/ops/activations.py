@@ -1,8 +1,10 @@
-"""The activation table: one row per activation, shared by the reference, the C++ and CUDA paths.
+"""The activation table of the Python side: the reference forward of each activation and the code
+the compiled op switches on.
 
-Each derivative is written in terms of the activation's *output* ``y``, which is why the op saves
-only x, W and y for backward. The ``code`` is the integer the compiled kernels switch on; keep it in
-step with ``csrc/activations.h``.
+The compiled op has its own table (``csrc/activations.h``, the forward and derivative formulas of
+the CPU and CUDA kernels and the C++ autograd); this one is written independently with torch's own
+activations, so the tests compare the two. Codes must match the C++ enum (a test checks them
+against ``ganforge._C.activation_names()``).
 """
 
 from __future__ import annotations
@@ -20,18 +22,15 @@ Tensor = torch.Tensor
 class Activation:
     code: int
     forward: Callable[[Tensor, float], Tensor]
-    grad_from_output: Callable[[Tensor, float], Tensor]
-    """d act / d z expressed with y = act(z); differentiable in y (needed for double backward)."""
+    """``act(z)`` for the slope ``alpha`` (used by leaky_relu only)."""
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "none": Activation(0, lambda z, a: z, lambda y, a: torch.ones_like(y)),
-    "relu": Activation(1, lambda z, a: F.relu(z), lambda y, a: (y > 0).to(y.dtype)),
-    "leaky_relu": Activation(
-        2, lambda z, a: F.leaky_relu(z, a), lambda y, a: torch.where(y > 0, 1.0, a).to(y.dtype)
-    ),
-    "tanh": Activation(3, lambda z, a: torch.tanh(z), lambda y, a: 1 - y * y),
-    "sigmoid": Activation(4, lambda z, a: torch.sigmoid(z), lambda y, a: y * (1 - y)),
+    "none": Activation(0, lambda z, a: z),
+    "relu": Activation(1, lambda z, a: F.relu(z)),
+    "leaky_relu": Activation(2, lambda z, a: F.leaky_relu(z, a)),
+    "tanh": Activation(3, lambda z, a: torch.tanh(z)),
+    "sigmoid": Activation(4, lambda z, a: torch.sigmoid(z)),
 }
 
 

@@ -13,11 +13,11 @@ import warnings
 
 import torch
 
-from ganforge.ops.activations import ACTIVATIONS
+from ganforge.ops import checks
+from ganforge.ops.activations import activation
 from ganforge.ops.reference import dense_act_reference
 
 DISABLE_ENV = "GANFORGE_OP_REFERENCE"
-_CODES = {name: row.code for name, row in ACTIVATIONS.items()}
 
 
 class ExtensionMissingWarning(UserWarning):
@@ -43,18 +43,26 @@ if _C is None and DISABLE_ENV not in os.environ:
 if _C is not None:
     _op = torch.ops.ganforge.dense_act.default
 
+    # The fake implementations check what the C++ ops check (csrc/checks.h), in the same order.
     @torch.library.register_fake("ganforge::dense_act")
-    def _dense_act_fake(x, weight, bias, act, alpha):  # type: ignore[no-untyped-def]
-        torch._check(x.dim() == 2, lambda: f"dense_act: expected x of rank 2, got rank {x.dim()}")
-        torch._check(x.shape[1] == weight.shape[1], lambda: "dense_act: in_features mismatch")
+    def _dense_act_fake(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, act: int,
+                        alpha: float) -> torch.Tensor:
+        checks.check_inputs(x, weight, bias, act)
+        checks.check_kernel_dtype(x, "dense_act")
         return x.new_empty((x.shape[0], weight.shape[0]))
 
     @torch.library.register_fake("ganforge::dense_act_grad_z")
-    def _grad_z_fake(grad, y, act, alpha):  # type: ignore[no-untyped-def]
+    def _grad_z_fake(grad: torch.Tensor, y: torch.Tensor, act: int,
+                     alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+        checks.check_grad_z_args(grad, y, act, "dense_act_grad_z")
+        checks.check_kernel_dtype(y, "dense_act_grad_z")
         return torch.empty_like(y, memory_format=torch.contiguous_format), y.new_empty((y.shape[1],))
 
     @torch.library.register_fake("ganforge::dense_act_grad_z_")
-    def _grad_z_inplace_fake(grad, y, act, alpha):  # type: ignore[no-untyped-def]
+    def _grad_z_inplace_fake(grad: torch.Tensor, y: torch.Tensor, act: int, alpha: float) -> torch.Tensor:
+        checks.check_grad_z_args(grad, y, act, "dense_act_grad_z_")
+        checks.check_overwritable(y, "dense_act_grad_z_")
+        checks.check_kernel_dtype(y, "dense_act_grad_z_")
         return y.new_empty((y.shape[1],))
 
 
@@ -69,20 +77,13 @@ def backend() -> str:
     return "cuda" if getattr(_C, "with_cuda", False) else "cpp"
 
 
-def _code(act: str) -> int:
-    try:
-        return _CODES[act]
-    except KeyError:
-        raise ValueError(f"dense_act: unknown activation {act!r}; expected one of {', '.join(_CODES)}") from None
-
-
 def dense_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
               act: str = "relu", *, alpha: float = 0.2) -> torch.Tensor:
     """``act(x @ weight.T + bias)`` for ``act`` in none, relu, leaky_relu, tanh, sigmoid.
 
     ``x`` may have any number of leading dimensions, like ``F.linear``.
     """
-    code = _code(act)
+    code = activation(act).code
     if _C is None:
         return dense_act_reference(x, weight, bias, act, alpha)
     if x.dim() == 2:
