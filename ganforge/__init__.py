@@ -8,6 +8,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+# Before anything runs a matrix product: MKL reads this once (see ganforge/train/threads.py).
+from ganforge.train.threads import request_reproducible_gemm
+
+request_reproducible_gemm()
+
 from ganforge.config import RunConfig
 from ganforge.hookspecs import hookimpl
 from ganforge.nn import FusedDense

@@ -51,6 +51,7 @@ class RunConfig:
     n_critic: int | None = None
     seed: int = 0
     device: str = "auto"
+    threads: int = 0
     out: str | None = None
     log_every: int = 100
     sample_every: int = 1000
@@ -99,6 +100,8 @@ class RunConfig:
                 raise ConfigError(f"--{_flag(name)} must be a positive learning rate, got {value}")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
+        if not isinstance(self.threads, int) or self.threads < 0:
+            raise ConfigError(f"threads must be 0 (auto: measured) or a positive count, got {self.threads!r}")
         if self.device not in DEVICES:
             raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.betas is not None and (len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)):

@@ -21,6 +21,7 @@ FLAGS: tuple[tuple[str, Any, str], ...] = (
     ("n_critic", "int", "discriminator steps per generator step (default: the loss's)"),
     ("seed", "int", "random seed"),
     ("device", str, "auto, cpu or cuda"),
+    ("threads", "threads", "CPU threads: auto (default: the fastest measured, re-checked as load changes) or N"),
     ("out", str, "run folder (default runs/DATA-GEN-LOSS-TIME)"),
     ("log_every", "int", "write a metrics.jsonl line every N steps (0: only the last)"),
     ("sample_every", "int", "save a sample picture every N steps (0: only the last)"),
@@ -30,10 +31,21 @@ FLAGS: tuple[tuple[str, Any, str], ...] = (
 )
 
 
+def thread_count(text: str) -> int:
+    """``--threads``: ``auto`` (0) or a positive count."""
+    from ganforge.errors import ConfigError
+    from ganforge.train.threads import parse_threads
+
+    try:
+        return parse_threads(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--threads ")) from None
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ganforge.cli.main import positive_float, positive_int
 
-    types = {"int": positive_int, "float": positive_float}
+    types = {"int": positive_int, "float": positive_float, "threads": thread_count}
     p = sub.add_parser("run", help="train a GAN", description="Train a GAN chosen by component names.")
     p.add_argument("--config", help="TOML file with run keys and [gen]/[disc]/[loss]/[data] tables")
     for name, kind, text in FLAGS:

@@ -24,6 +24,8 @@ from ganforge.train.build import (
 )
 from ganforge.train.device import resolve_device, seed_everything
 from ganforge.train.provenance import provenance
+from ganforge.train.step import GanStep
+from ganforge.train.threads import ThreadTuner
 
 N_FIXED_IMAGES = 64
 N_FIXED_POINTS = 2500
@@ -86,13 +88,17 @@ class Trainer:
         self.generator, self.discriminator = gen.to(self.device), disc.to(self.device)
         self.loss = build_loss(self.config, registry)
         c = self.config
-        self.opt_g = build_optimizer(c.optimizer, self.generator.parameters(), c.lr_g, c.betas)  # type: ignore[arg-type]
-        self.opt_d = build_optimizer(c.optimizer, self.discriminator.parameters(), c.lr_d, c.betas)  # type: ignore[arg-type]
+        self.opt_g = build_optimizer(c.optimizer, list(self.generator.parameters()), c.lr_g, c.betas)  # type: ignore[arg-type]
+        self.opt_d = build_optimizer(c.optimizer, list(self.discriminator.parameters()), c.lr_d, c.betas)  # type: ignore[arg-type]
         self.step = 0
         self.start_step = 0
         n_fixed = N_FIXED_IMAGES if self.info.modality == "image" else N_FIXED_POINTS
         self.fixed_noise = torch.randn(n_fixed, c.z_dim, generator=self._fixed_rng()).to(self.device)
         self.real_preview = self.data.real_samples(n_fixed, self._fixed_rng(), split="train")
+        self.threads = ThreadTuner(requested=c.threads)
+        self.logs: dict[str, Any] = {}
+        self._window: dict[str, torch.Tensor] = {}
+        self._window_steps = 0
 
     def _fixed_rng(self) -> torch.Generator:
         rng = torch.Generator()
@@ -103,11 +109,9 @@ class Trainer:
 
     def fit(self) -> Path:
         """Run the configured number of steps; return the run folder."""
-        self._prepare_run_dir()
-        hook = self.pm.hook
-        hook.ganforge_on_train_start(trainer=self)
+        self.start()
         try:
-            self._loop()
+            self.train(self.config.steps - self.step)
             self.save_checkpoint()
             self.save_samples()
             if self.paths.metrics.exists():
@@ -116,66 +120,69 @@ class Trainer:
             self.save_checkpoint()  # atomic: the previous good checkpoint survives a second Ctrl-C
             raise
         finally:
-            hook.ganforge_on_train_end(trainer=self)
+            self.stop()
         return self.paths.root
+
+    def start(self) -> None:
+        """Prepare the run folder (restoring a checkpoint on resume), set the thread count and
+        call the plugins' ``ganforge_on_train_start``. :meth:`fit` calls it; so do benchmarks that
+        drive :meth:`train` themselves."""
+        self._prepare_run_dir()
+        self.threads.start()
+        c = self.config
+        self.step_fn = GanStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
+                               self.data.batches(c.batch_size, self.data_rng), batch_size=c.batch_size,
+                               z_dim=c.z_dim, n_critic=c.n_critic, device=self.device)
+        self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
+        self._t0 = self._window_t0 = time.perf_counter()
+        self.pm.hook.ganforge_on_train_start(trainer=self)
+
+    def stop(self) -> None:
+        """Call the plugins' ``ganforge_on_train_end`` and give torch its thread count back."""
+        try:
+            self.pm.hook.ganforge_on_train_end(trainer=self)
+        finally:
+            self.threads.restore()
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.config.z_dim, device=self.device)
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def _loop(self) -> None:
+    def train(self, n: int) -> None:
+        """Run ``n`` more steps (after :meth:`start`): each is a :class:`GanStep` followed by the
+        bookkeeping: losses summed on the device and written every ``log_every`` steps, the step
+        hook, and the periodic pictures, checkpoints and evaluations."""
         c = self.config
-        G, D, loss = self.generator, self.discriminator, self.loss
-        batches = self.data.batches(c.batch_size, self.data_rng)
-        self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
-        window: dict[str, torch.Tensor] = {}
-        window_steps = 0
-        t0 = time.perf_counter()
-        logs: dict[str, Any] = {}
-        while self.step < c.steps:
-            # Discriminator: n_critic steps on real data and *detached* fakes; G gets no gradient
-            # here, so there is no point building its graph.
-            for _ in range(c.n_critic):
-                real = next(batches).to(self.device, non_blocking=True)
-                with torch.no_grad():
-                    fake = G(self.noise(c.batch_size))
-                d_loss = loss.d_loss(D(real), D(fake))
-                penalty = loss.penalty(D, real, fake)
-                if penalty is not None:
-                    d_loss = d_loss + penalty
-                self.opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                self.opt_d.step()
-                loss.after_d_step(D)
-
-            # Generator: gradients flow *through* D to G, but D's own parameter gradients are
-            # switched off: they would be wasted work and would leak into D's next step.
-            D.requires_grad_(False)
-            g_loss = loss.g_loss(D(G(self.noise(c.batch_size))))
-            self.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            self.opt_g.step()
-            D.requires_grad_(True)
+        for _ in range(n):
+            d_loss, g_loss = self.step_fn()
             self.step += 1
-
-            # Log: accumulate on the device, synchronise only when a line is written.
-            for key, value in (("d_loss", d_loss), ("g_loss", g_loss)):
-                window[key] = window.get(key, 0) + value.detach()
-            window_steps += 1
+            self.threads.step_done()
+            # Accumulate on the device; synchronise only when a line is written.
+            self._window["d_loss"] = self._window.get("d_loss", 0) + d_loss
+            self._window["g_loss"] = self._window.get("g_loss", 0) + g_loss
+            self._window_steps += 1
             last = self.step == c.steps
             if (c.log_every and self.step % c.log_every == 0) or last:
-                logs = {k: float(v) / window_steps for k, v in window.items()}
-                logs.update(step=self.step, time=round(time.perf_counter() - t0, 3))
-                self._append_metrics(logs)
-                window, window_steps = {}, 0
-            self.pm.hook.ganforge_on_step_end(trainer=self, step=self.step, logs=logs)
+                self._log_window()
+            self.pm.hook.ganforge_on_step_end(trainer=self, step=self.step, logs=self.logs)
             if c.sample_every and self.step % c.sample_every == 0 and not last:
                 self.save_samples()
             if c.ckpt_every and self.step % c.ckpt_every == 0 and not last:
                 self.save_checkpoint()
             if c.eval_every and (self.step % c.eval_every == 0 or last):
                 self._append_metrics({"step": self.step, **self.evaluate()})
+
+    def _log_window(self) -> None:
+        """Average the losses over the steps since the last line and append it to metrics.jsonl."""
+        now = time.perf_counter()
+        logs: dict[str, Any] = {k: float(v) / self._window_steps for k, v in self._window.items()}
+        logs.update(step=self.step, time=round(now - self._t0, 3),
+                    steps_per_s=round(self._window_steps / max(now - self._window_t0, 1e-9), 2),
+                    threads=self.threads.threads)
+        self._append_metrics(logs)
+        self.logs = logs
+        self._window, self._window_steps, self._window_t0 = {}, 0, now
 
     # -- run folder -----------------------------------------------------------------------------
 
