@@ -3,12 +3,19 @@ measured in the same run (pytest-benchmark groups hold the variants of one case)
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
 TARGET_VS_FLOOR = 1.05
+# Whole-step targets on a 2-core CPU: speedup over the tutorial loop per batch, and at most this
+# much over the floor; the bookkeeping under 3 % of a step; slowdown next to one busy process.
+STEP_SPEEDUP_TARGET = {64: 1.4, 256: 1.15, 1024: 1.1}
+STEP_FLOOR_TARGET = 1.2
+OVERHEAD_TARGET = 1.03
+BUSY_SLOWDOWN_TARGET = 2.5
 
 
 def _stats(config):  # type: ignore[no-untyped-def]
@@ -17,9 +24,12 @@ def _stats(config):  # type: ignore[no-untyped-def]
         return {}
     groups: dict[str, dict[str, float]] = {}
     for bench in session.benchmarks:
-        variant = bench["params"].get("variant") if bench.get("params") else None
+        params = bench.get("params") or {}
+        variant = params.get("variant")
         if variant is None or not bench.stats:
             continue
+        if "competitor" in params:
+            variant = f"{variant}-{params['competitor']}"
         groups.setdefault(bench["group"], {})[variant] = bench.stats.min
     return groups
 
@@ -29,6 +39,9 @@ def pytest_terminal_summary(terminalreporter, config):  # type: ignore[no-untype
     if not groups:
         return
     write = terminalreporter.write_line
+    step_summary(groups, write)
+    if not any(g.startswith(("stack", "layer", "cuda")) for g in groups):
+        return
     write("")
     write("dense_act ratios (min time over rounds; < 1 is faster than the reference)")
     write(f"{'case':34s} {'eager ms':>9s} {'fused/eager':>11s} {'fused/floor':>11s} "
@@ -47,3 +60,34 @@ def pytest_terminal_summary(terminalreporter, config):  # type: ignore[no-untype
         write(f"{group:34s} {t['eager'] * 1e3:9.3f} {ratio('fused', 'eager'):>11s} {vs_floor:>11s} "
               f"{ratio('eager', 'floor'):>11s} {ratio('compiled', 'eager'):>14s} "
               f"{ratio('fused', 'addmm_activation'):>15s}{flag}")
+
+
+def step_summary(groups: dict[str, dict[str, float]], write) -> None:  # type: ignore[no-untyped-def]
+    """The whole-step table: speedup = baseline / ganforge, overhead = ganforge / floor."""
+    cases = {int(m.group(1)): t for g, t in groups.items() if (m := re.fullmatch(r"step b(\d+)", g))}
+    steps = sorted(cases.items())
+    if steps:
+        write("")
+        write("training step (min time over rounds): speedup = baseline / ganforge, overhead = ganforge / floor")
+        write(f"{'batch':>6s} {'baseline ms':>12s} {'ganforge ms':>12s} {'floor ms':>9s} {'speedup':>8s} {'overhead':>9s}")
+        for batch, t in steps:
+            if not {"baseline", "ganforge", "floor"} <= set(t):
+                continue
+            speedup, overhead = t["baseline"] / t["ganforge"], t["ganforge"] / t["floor"]
+            target = STEP_SPEEDUP_TARGET.get(batch, 1.0)
+            ok = speedup >= target and overhead <= STEP_FLOOR_TARGET
+            flag = "ok" if ok else f"(target: speedup >= {target}, overhead <= {STEP_FLOOR_TARGET})"
+            write(f"{batch:6d} {t['baseline'] * 1e3:12.3f} {t['ganforge'] * 1e3:12.3f} {t['floor'] * 1e3:9.3f} "
+                  f"{speedup:8.3f} {overhead:9.3f}  {flag}")
+    t = groups.get("step overhead b64", {})
+    if {"with_bookkeeping", "bare"} <= set(t):
+        ratio = t["with_bookkeeping"] / t["bare"]
+        flag = "ok" if ratio <= OVERHEAD_TARGET else f"(target: <= {OVERHEAD_TARGET})"
+        write(f"trainer bookkeeping (hooks, logging, progress) at b64: {100 * (ratio - 1):+.1f} % of a step  {flag}")
+    t = groups.get("step busy b64", {})
+    if len(t) == 4:
+        ours = t["ganforge-busy"] / t["ganforge-alone"]
+        theirs = t["baseline-busy"] / t["baseline-alone"]
+        ok = ours <= BUSY_SLOWDOWN_TARGET and ours <= theirs
+        flag = "ok" if ok else f"(target: <= {BUSY_SLOWDOWN_TARGET} and <= the baseline's)"
+        write(f"next to one busy process at b64: ganforge {ours:.2f}x slower, baseline {theirs:.2f}x slower  {flag}")

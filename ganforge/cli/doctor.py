@@ -11,6 +11,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle)
 
 
+def threads_summary() -> str:
+    import torch
+
+    from ganforge.train.threads import available_cores, candidate_counts
+
+    cores = available_cores()
+    tried = ", ".join(map(str, candidate_counts(cores)))
+    return (f"{cores} cores available, torch default {torch.get_num_threads()}. `ganforge run` uses "
+            f"--threads auto: it times real steps with {tried} threads, keeps the fastest and measures "
+            "again when steps slow down (another process took a core) or every 30 s; --threads N fixes it")
+
+
 def handle(args: argparse.Namespace) -> int:
     import torch
     from rich.console import Console
@@ -18,6 +30,7 @@ def handle(args: argparse.Namespace) -> int:
     from ganforge import __version__
     from ganforge.ops import backend
     from ganforge.plugins import load_registry
+    from ganforge.train.threads import gemm_reproducibility
 
     pm, registry = load_registry()
     console = Console(highlight=False)
@@ -26,7 +39,8 @@ def handle(args: argparse.Namespace) -> int:
     console.print(f"python     {platform.python_version()}")
     console.print(f"torch      {torch.__version__} (CUDA {cuda}; GPU available: {torch.cuda.is_available()})")
     console.print(f"op backend {backend()}")
-    console.print(f"threads    {torch.get_num_threads()}")
+    console.print(f"threads    {threads_summary()}")
+    console.print(f"GEMM bits  {gemm_reproducibility()}")
     plugins = [name for name, _ in pm.list_name_plugin()]
     console.print(f"plugins    {', '.join(plugins)}")
     console.print(f"components {sum(1 for _ in registry)}")

@@ -36,11 +36,11 @@ class ProgressDisplay:
         if self.console.is_terminal:
             self.progress = Progress(
                 TextColumn("[bold blue]train"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]} steps/s"),
+                TextColumn("{task.fields[rate]} steps/s ({task.fields[threads]} threads)"),
                 TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                 console=self.console, transient=False)
             self.task = self.progress.add_task("train", total=c.steps, completed=trainer.step,
-                                               rate="  -  ", losses="")
+                                               rate="  -  ", losses="", threads="-")
             self.progress.start()
 
     @hookimpl
@@ -49,12 +49,12 @@ class ProgressDisplay:
         if self.progress is not None:
             fields = {}
             if logged:
-                rate = (step - trainer.start_step) / logs["time"] if logs.get("time") else 0.0
-                fields = {"rate": f"{rate:6.1f}", "losses": _format(logs)}
+                fields = {"rate": f"{logs['steps_per_s']:6.1f}", "losses": _format(logs),
+                          "threads": logs["threads"]}
             self.progress.update(self.task, completed=step, **fields)
         elif logged:
             self.console.print(f"step {step}/{trainer.config.steps}  {_format(logs)}  "
-                               f"{(step - trainer.start_step) / max(logs['time'], 1e-9):.1f} steps/s", highlight=False)
+                               f"{logs['steps_per_s']:.1f} steps/s ({logs['threads']} threads)", highlight=False)
 
     @hookimpl
     def ganforge_on_train_end(self, trainer) -> None:  # type: ignore[no-untyped-def]

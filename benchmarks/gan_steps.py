@@ -1,0 +1,118 @@
+"""Three ways to take one training step of the MNIST MLP GAN, for like-for-like timing.
+
+- ``baseline``: the loop a tutorial writes: ``nn.Sequential`` of ``nn.Linear`` and activations,
+  ``BCEWithLogitsLoss``, torch's default ``Adam``, separate D calls on real and fake, D's gradients
+  left on during the G step. It reuses its fake batch for the G step, as tutorials do.
+- ``ganforge``: a step of the real :class:`ganforge.Trainer` (hooks, logging every 100 steps and
+  the progress display on, as in ``ganforge run``; pictures and checkpoints off), with the bare
+  tutorial networks (``disc.dropout=0``, ``disc.mbstd=false``) so both do the same work.
+- ``floor``: only the matrix products one step needs, at the step's shapes, plus one fused Adam
+  update of all parameters. Nothing that trains the same networks can beat it by more than noise.
+
+Both real steps draw their batches from the same bundled MNIST digits.
+"""
+
+from __future__ import annotations
+
+import io
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ganforge import RunConfig, Trainer
+from ganforge.data.mnist import MNIST
+
+G_SIZES = (100, 256, 512, 1024, 784)
+D_SIZES = (784, 512, 256, 1)
+
+
+def mnist_batches(batch: int) -> Iterator[torch.Tensor]:
+    data = MNIST()
+    return data.batches(batch, torch.Generator().manual_seed(1))
+
+
+def baseline_step(batch: int) -> Callable[[], None]:
+    torch.manual_seed(0)
+    g = nn.Sequential(nn.Linear(100, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(), nn.Linear(512, 1024),
+                      nn.ReLU(), nn.Linear(1024, 784), nn.Tanh())
+    d = nn.Sequential(nn.Linear(784, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2),
+                      nn.Linear(256, 1))
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
+    batches = mnist_batches(batch)
+
+    def step() -> None:
+        real = next(batches).flatten(1)
+        fake = g(torch.randn(batch, 100))
+        opt_d.zero_grad()
+        d_loss = bce(d(real), ones) + bce(d(fake.detach()), zeros)
+        d_loss.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        g_loss = bce(d(fake), ones)
+        g_loss.backward()
+        opt_g.step()
+
+    return step
+
+
+def ganforge_trainer(batch: int, out: Path, *, hooks: bool = True, threads: int = 0) -> Trainer:
+    """A started Trainer on the bare tutorial networks; drive it with ``trainer.train(n)``."""
+    from rich.console import Console
+
+    from ganforge.cli.progress import ProgressDisplay
+    from ganforge.plugins import build_registry, get_plugin_manager
+
+    config = RunConfig(gen="mlp", loss="nonsat", data="mnist", steps=10**9, batch_size=batch, out=str(out),
+                       threads=threads, log_every=100, sample_every=0, ckpt_every=0,
+                       options={"disc": {"dropout": 0.0, "mbstd": False}})
+    extra = [ProgressDisplay(Console(file=io.StringIO(), force_terminal=True))] if hooks else []
+    pm = get_plugin_manager(extra=extra)
+    trainer = Trainer(config, registry=build_registry(pm), plugin_manager=pm)
+    trainer.start()
+    return trainer
+
+
+def floor_step(batch: int) -> Callable[[], None]:
+    """The GEMMs of ganforge's step (G once forward and backward, D forward and backward on the
+    2B-row real+fake batch, D forward and input-gradient backward on the fakes) and fused Adam."""
+    gen = torch.Generator().manual_seed(0)
+    rand = lambda *shape: torch.randn(*shape, generator=gen)  # noqa: E731
+    g_w = [rand(o, i) for i, o in zip(G_SIZES, G_SIZES[1:])]
+    d_w = [rand(o, i) for i, o in zip(D_SIZES, D_SIZES[1:])]
+    params = [nn.Parameter(w.clone()) for w in g_w + d_w]
+    for p in params:
+        p.grad = torch.randn_like(p)
+    adam = torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999), fused=True)
+    adam.step()  # allocate the state outside the timing
+    g_x = [rand(batch, i) for i in G_SIZES]
+    d_x2 = [rand(2 * batch, i) for i in D_SIZES]
+    d_x = [rand(batch, i) for i in D_SIZES]
+
+    def step() -> None:
+        for x, w in zip(g_x, g_w):  # G forward
+            torch.mm(x, w.t())
+        for x, w in zip(d_x2, d_w):  # D forward on real + fake
+            torch.mm(x, w.t())
+        for k, w in reversed(list(enumerate(d_w))):  # D backward: weight grads, input grads past layer 0
+            dz = d_x2[k + 1]
+            torch.mm(dz.t(), d_x2[k])
+            if k > 0:
+                torch.mm(dz, w)
+        for x, w in zip(d_x, d_w):  # G step: D forward on fake
+            torch.mm(x, w.t())
+        for k, w in reversed(list(enumerate(d_w))):  # D backward: input grads only
+            torch.mm(d_x[k + 1], w)
+        for k, w in reversed(list(enumerate(g_w))):  # G backward
+            dz = g_x[k + 1]
+            torch.mm(dz.t(), g_x[k])
+            if k > 0:
+                torch.mm(dz, w)
+        adam.step()
+
+    return step

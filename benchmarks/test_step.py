@@ -1,0 +1,98 @@
+"""A whole training step, ganforge against the hand-written loop and the GEMM floor.
+Run: pytest benchmarks --benchmark-only -k step
+
+Groups (the summary at the end prints the ratios, see conftest.py):
+
+- ``step bN``: baseline (tutorial loop), ganforge (the real Trainer), floor; at batch 64, 256, 1024.
+- ``step overhead b64``: the Trainer's step with its bookkeeping (hooks, logging, progress display)
+  against the bare :class:`ganforge.train.step.GanStep` it wraps, at one fixed thread count.
+- ``step busy b64``: ganforge and the baseline alone and next to one CPU-bound competitor process.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from gan_steps import baseline_step, floor_step, ganforge_trainer
+
+QUICK = os.environ.get("GANFORGE_BENCH_QUICK") == "1"  # CI smoke run: fewer rounds
+WARMUP_STEPS = 40  # the thread tuner's first measurements happen here, as in any run
+
+
+@pytest.fixture(autouse=True)
+def torch_default_threads():
+    """Each case starts from torch's default thread count (the baseline runs with it)."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def plan(batch: int) -> tuple[int, int]:
+    """(rounds, steps per round): about the same work per case whatever the batch."""
+    return (3 if QUICK else 15), max(2, 1024 // batch)
+
+
+def run(benchmark, step, batch: int) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(WARMUP_STEPS if not QUICK else 5):
+        step()
+    rounds, iterations = plan(batch)
+    benchmark.pedantic(step, rounds=rounds, iterations=iterations, warmup_rounds=1)
+
+
+def ganforge_step(batch, tmp_path, **kwargs):  # type: ignore[no-untyped-def]
+    trainer = ganforge_trainer(batch, tmp_path / "run", **kwargs)
+    return trainer, lambda: trainer.train(1)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "ganforge", "floor"])
+@pytest.mark.parametrize("batch", [64, 256, 1024])
+def test_step(benchmark, batch, variant, tmp_path):
+    benchmark.group = f"step b{batch}"
+    if variant == "ganforge":
+        trainer, step = ganforge_step(batch, tmp_path)
+        run(benchmark, step, batch)
+        benchmark.extra_info["threads"] = trainer.threads.threads
+        benchmark.extra_info["thread_choice"] = trainer.threads.reason
+        trainer.stop()
+    else:
+        run(benchmark, baseline_step(batch) if variant == "baseline" else floor_step(batch), batch)
+
+
+@pytest.mark.parametrize("variant", ["with_bookkeeping", "bare"])
+def test_step_overhead(benchmark, variant, tmp_path):
+    """Same thread count for both (2, or 1 on a one-core machine), so only the bookkeeping differs."""
+    benchmark.group = "step overhead b64"
+    trainer, step = ganforge_step(64, tmp_path, threads=min(2, os.cpu_count() or 1))
+    run(benchmark, step if variant == "with_bookkeeping" else trainer.step_fn, 64)
+    trainer.stop()
+
+
+@pytest.fixture
+def competitor(request):  # type: ignore[no-untyped-def]
+    """One CPU-bound process (a Python busy loop) while the case runs, when asked for."""
+    if request.param == "alone":
+        yield None
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("competitor", ["alone", "busy"], indirect=True)
+@pytest.mark.parametrize("variant", ["baseline", "ganforge"])
+def test_step_next_to_a_busy_process(benchmark, variant, competitor, tmp_path):
+    benchmark.group = "step busy b64"
+    if variant == "ganforge":
+        trainer, step = ganforge_step(64, tmp_path)
+        run(benchmark, step, 64)
+        benchmark.extra_info["threads"] = trainer.threads.threads
+        trainer.stop()
+    else:
+        run(benchmark, baseline_step(64), 64)
