@@ -116,3 +116,22 @@ def floor_step(batch: int) -> Callable[[], None]:
         adam.step()
 
     return step
+
+
+def ablation_step(batch: int, adam: str, pair: bool) -> Callable[[], None]:
+    """ganforge's step algorithm on the bare tutorial networks with one choice switched:
+    ``adam`` in single_tensor / foreach / fused, ``pair``: D scores real and fake in one pass."""
+    from ganforge.losses.standard import NonSaturatingLoss
+    from ganforge.models import MLPDiscriminator, MLPGenerator
+    from ganforge.train.step import GanStep
+
+    torch.manual_seed(0)
+    g, d = MLPGenerator(100, (1, 28, 28), (-1.0, 1.0)), MLPDiscriminator((1, 28, 28), dropout=0.0, mbstd=False)
+    if not pair:
+        d.forward_pair = None  # score_pair then calls D twice
+    kind = {"single_tensor": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[adam]
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999), **kind)
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999), **kind)
+    step = GanStep(g, d, NonSaturatingLoss(), opt_g, opt_d, mnist_batches(batch), batch_size=batch, z_dim=100,
+                   n_critic=1, device=torch.device("cpu"))
+    return lambda: step()

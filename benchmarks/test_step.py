@@ -6,6 +6,7 @@ Groups (the summary at the end prints the ratios, see conftest.py):
 - ``step bN``: baseline (tutorial loop), ganforge (the real Trainer), floor; at batch 64, 256, 1024.
 - ``step overhead b64``: the Trainer's step with its bookkeeping (hooks, logging, progress display)
   against the bare :class:`ganforge.train.step.GanStep` it wraps, at one fixed thread count.
+- ``step ablation b64``: what each choice of the step is worth (Adam's form, one D pass or two).
 - ``step busy b64``: ganforge and the baseline alone and next to one CPU-bound competitor process.
 """
 
@@ -17,7 +18,7 @@ import sys
 
 import pytest
 import torch
-from gan_steps import baseline_step, floor_step, ganforge_trainer
+from gan_steps import ablation_step, baseline_step, floor_step, ganforge_trainer
 
 QUICK = os.environ.get("GANFORGE_BENCH_QUICK") == "1"  # CI smoke run: fewer rounds
 WARMUP_STEPS = 40  # the thread tuner's first measurements happen here, as in any run
@@ -96,3 +97,12 @@ def test_step_next_to_a_busy_process(benchmark, variant, competitor, tmp_path):
         trainer.stop()
     else:
         run(benchmark, baseline_step(64), 64)
+
+
+@pytest.mark.parametrize("variant", ["single_tensor-two_calls", "foreach-pair", "single_tensor-pair", "fused-two_calls",
+                                     "fused-pair"])
+def test_step_ablation(benchmark, variant):
+    """torch's default 2 threads for all, like the baseline."""
+    benchmark.group = "step ablation b64"
+    adam, d_calls = variant.split("-")
+    run(benchmark, ablation_step(64, adam, d_calls == "pair"), 64)
