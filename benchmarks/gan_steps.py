@@ -69,7 +69,7 @@ def ganforge_trainer(batch: int, out: Path, *, hooks: bool = True, threads: int 
     from ganforge.plugins import build_registry, get_plugin_manager
 
     config = RunConfig(gen="mlp", loss="nonsat", data="mnist", steps=10**9, batch_size=batch, out=str(out),
-                       threads=threads, log_every=100, sample_every=0, ckpt_every=0,
+                       threads=threads, ema=0.0, log_every=100, sample_every=0, ckpt_every=0,
                        options={"disc": {"dropout": 0.0, "mbstd": False}})
     extra = [ProgressDisplay(Console(file=io.StringIO(), force_terminal=True))] if hooks else []
     pm = get_plugin_manager(extra=extra)

@@ -4,6 +4,7 @@ Layout under ``RUN/checkpoints/``::
 
     step_0001000/generator.safetensors      model weights (safetensors: no pickle, mmap-able)
     step_0001000/discriminator.safetensors
+    step_0001000/generator_ema.safetensors  the generator's weight average (when --ema is on)
     step_0001000/state.pt                   optimiser and RNG state, step (torch.save, weights_only)
     step_0001000/manifest.json              step and the SHA-256 of every file above
     latest                                  the name of the newest complete checkpoint
@@ -31,6 +32,7 @@ from ganforge.errors import CheckpointError
 
 LATEST = "latest"
 FILES = ("generator.safetensors", "discriminator.safetensors", "state.pt")
+EMA_FILE = "generator_ema.safetensors"
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Checkpoint:
     generator: dict[str, torch.Tensor]
     discriminator: dict[str, torch.Tensor]
     state: dict[str, Any]
+    generator_ema: dict[str, torch.Tensor] | None = None
 
 
 def _sha256(path: Path) -> str:
@@ -73,7 +76,7 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def save_checkpoint(ckpt_dir: Path, step: int, generator: nn.Module, discriminator: nn.Module,
-                    state: dict[str, Any], keep: int = 3) -> Path:
+                    state: dict[str, Any], keep: int = 3, generator_ema: nn.Module | None = None) -> Path:
     """Write one checkpoint atomically, point ``latest`` at it, keep the newest ``keep``."""
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     name = f"step_{step:07d}"
@@ -85,9 +88,13 @@ def save_checkpoint(ckpt_dir: Path, step: int, generator: nn.Module, discriminat
     save_file(_weights(generator), str(tmp / FILES[0]))
     save_file(_weights(discriminator), str(tmp / FILES[1]))
     torch.save({**state, "step": step}, tmp / FILES[2])
-    manifest = {"step": step, "sha256": {f: _sha256(tmp / f) for f in FILES}}
+    files = list(FILES)
+    if generator_ema is not None:
+        save_file(_weights(generator_ema), str(tmp / EMA_FILE))
+        files.append(EMA_FILE)
+    manifest = {"step": step, "sha256": {f: _sha256(tmp / f) for f in files}}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    for f in (*FILES, "manifest.json"):
+    for f in (*files, "manifest.json"):
         _fsync(tmp / f)
     if final.exists():  # re-saving the same step (e.g. after a resume): replace it whole
         shutil.rmtree(final)
@@ -123,5 +130,6 @@ def load_checkpoint(path: Path, *, verify: bool = True) -> Checkpoint:
                 raise CheckpointError(f"checkpoint file {path / f} is missing or does not match its "
                                       f"manifest; the checkpoint is damaged, use an earlier one")
     state = torch.load(path / FILES[2], map_location="cpu", weights_only=True)
+    ema = load_file(str(path / EMA_FILE)) if EMA_FILE in manifest["sha256"] else None
     return Checkpoint(path, int(manifest["step"]), load_file(str(path / FILES[0])),
-                      load_file(str(path / FILES[1])), state)
+                      load_file(str(path / FILES[1])), state, ema)

@@ -30,6 +30,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
     "lr_g": 2e-4,
     "lr_d": 2e-4,
     "betas": (0.5, 0.999),
+    "ema": 0.999,
 }
 
 
@@ -49,6 +50,7 @@ class RunConfig:
     optimizer: str | None = None
     betas: tuple[float, float] | None = None
     n_critic: int | None = None
+    ema: float | None = None
     seed: int = 0
     device: str = "auto"
     threads: int = 0
@@ -98,6 +100,8 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ConfigError(f"--{_flag(name)} must be a positive learning rate, got {value}")
+        if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
+            raise ConfigError(f"--ema must be a decay in [0, 1) such as 0.999 (0 turns it off), got {self.ema!r}")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if not isinstance(self.threads, int) or self.threads < 0:

@@ -21,6 +21,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="metric to compute (repeatable; default: every built-in one that applies)")
     p.add_argument("-n", type=positive_int, default=None,
                    help="generated samples (default 10,000 for images, 2,500 for 2-D data)")
+    p.add_argument("--no-ema", dest="ema", action="store_false",
+                   help="use the last generator weights, not their average (--ema of the run)")
     p.add_argument("--seed", type=positive_int, default=0, help="sampling seed (default 0)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="metric.KEY=VALUE",
                    help="metric options, e.g. metric.extractor=NAME or metric.weights=PATH")
@@ -45,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
     options = apply_set({}, args.assignments)
     if set(options) - {"metric"}:
         raise UsageError("ganforge eval --set takes metric.KEY=VALUE options only")
-    run = load_run(args.run_dir, registry)
+    run = load_run(args.run_dir, registry, ema=args.ema)
     dataset = build_dataset(run.config, registry)
     result = evaluate(run.generator, run.config.z_dim, dataset, registry, args.metrics, args.n, args.seed,
                       run.step, options.get("metric", {}))

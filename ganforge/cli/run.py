@@ -19,6 +19,7 @@ FLAGS: tuple[tuple[str, Any, str], ...] = (
     ("lr_g", "float", "generator learning rate (default: the loss's)"),
     ("lr_d", "float", "discriminator learning rate (default: the loss's)"),
     ("n_critic", "int", "discriminator steps per generator step (default: the loss's)"),
+    ("ema", "decay", "average of G's weights for pictures, sample and eval (default 0.999; 0: off)"),
     ("seed", "int", "random seed"),
     ("device", str, "auto, cpu or cuda"),
     ("threads", "threads", "CPU threads: auto (default: the fastest measured, re-checked as load changes) or N"),
@@ -42,10 +43,21 @@ def thread_count(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--threads ")) from None
 
 
+def decay(text: str) -> float:
+    """``--ema``: a number in [0, 1)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a decay such as 0.999, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a decay in [0, 1) such as 0.999 (0: off), got {value}")
+    return value
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ganforge.cli.main import positive_float, positive_int
 
-    types = {"int": positive_int, "float": positive_float, "threads": thread_count}
+    types = {"int": positive_int, "float": positive_float, "threads": thread_count, "decay": decay}
     p = sub.add_parser("run", help="train a GAN", description="Train a GAN chosen by component names.")
     p.add_argument("--config", help="TOML file with run keys and [gen]/[disc]/[loss]/[data] tables")
     for name, kind, text in FLAGS:

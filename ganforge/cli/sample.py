@@ -20,6 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run_dir", help="a run folder written by `ganforge run`")
     p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
     p.add_argument("-o", "--output", required=True, help="output file, .npy or .png")
+    p.add_argument("--no-ema", dest="ema", action="store_false",
+                   help="use the last generator weights, not their average (--ema of the run)")
     p.add_argument("--seed", type=positive_int, default=0, help="noise seed (default 0)")
     p.set_defaults(handler=handle)
 
@@ -35,7 +37,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise UsageError("-n must be at least 1")
     _, registry = load_registry()
-    run = load_run(args.run_dir, registry)
+    run = load_run(args.run_dir, registry, ema=args.ema)
     samples = run.sample(args.n, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":

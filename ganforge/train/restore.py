@@ -24,6 +24,8 @@ class RestoredRun:
     generator: nn.Module
     discriminator: nn.Module
     step: int
+    averaged: bool = False
+    """True when ``generator`` holds the run's EMA weights (the default when the run kept them)."""
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
@@ -38,7 +40,10 @@ class RestoredRun:
         return torch.cat(chunks) if chunks else torch.empty(0, *self.info.sample_shape)
 
 
-def load_run(run_dir: str | Path, registry: Registry, device: str | torch.device = "cpu") -> RestoredRun:
+def load_run(run_dir: str | Path, registry: Registry, device: str | torch.device = "cpu",
+             ema: bool = True) -> RestoredRun:
+    """The run's generator and discriminator at its latest checkpoint; the generator holds the
+    weight average when the run kept one and ``ema`` is true (what the run's pictures showed)."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
@@ -56,8 +61,9 @@ def load_run(run_dir: str | Path, registry: Registry, device: str | torch.device
                               f"checkpoint (--ckpt-every) or for it to finish")
     ckpt = load_checkpoint(ckpt_path)
     gen, disc = build_models(config, registry, info)
-    gen.load_state_dict(ckpt.generator)
+    averaged = ema and ckpt.generator_ema is not None
+    gen.load_state_dict(ckpt.generator_ema if averaged else ckpt.generator)
     disc.load_state_dict(ckpt.discriminator)
     gen.to(device).eval()
     disc.to(device).eval()
-    return RestoredRun(config, info, gen, disc, ckpt.step)
+    return RestoredRun(config, info, gen, disc, ckpt.step, averaged)

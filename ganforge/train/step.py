@@ -70,7 +70,12 @@ class GanStep:
 
         D.requires_grad_(False)
         try:
-            g_loss = loss.g_loss(D(fake))
+            if getattr(loss, "g_needs_real", False):  # relativistic losses compare with D(real)
+                with torch.no_grad():
+                    real_logits = D(real)
+                g_loss = loss.g_loss(D(fake), real_logits)
+            else:
+                g_loss = loss.g_loss(D(fake))
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             self.opt_g.step()

@@ -23,6 +23,7 @@ from ganforge.train.build import (
     resolve_config,
 )
 from ganforge.train.device import resolve_device, seed_everything
+from ganforge.train.ema import EmaGenerator
 from ganforge.train.provenance import provenance
 from ganforge.train.step import GanStep
 from ganforge.train.threads import ThreadTuner
@@ -96,6 +97,7 @@ class Trainer:
         self.fixed_noise = torch.randn(n_fixed, c.z_dim, generator=self._fixed_rng()).to(self.device)
         self.real_preview = self.data.real_samples(n_fixed, self._fixed_rng(), split="train")
         self.threads = ThreadTuner(requested=c.threads)
+        self.ema = EmaGenerator(self.generator, c.ema) if c.ema else None
         self.logs: dict[str, Any] = {}
         self._window: dict[str, torch.Tensor] = {}
         self._window_steps = 0
@@ -157,6 +159,8 @@ class Trainer:
         for _ in range(n):
             d_loss, g_loss = self.step_fn()
             self.step += 1
+            if self.ema is not None:
+                self.ema.update(self.generator, self.step)
             self.threads.step_done()
             # Accumulate on the device; synchronise only when a line is written.
             self._window["d_loss"] = self._window.get("d_loss", 0) + d_loss
@@ -209,6 +213,8 @@ class Trainer:
         self.discriminator.load_state_dict(ckpt.discriminator)
         self.opt_g.load_state_dict(ckpt.state["opt_g"])
         self.opt_d.load_state_dict(ckpt.state["opt_d"])
+        if self.ema is not None:  # a run started without EMA starts its average here
+            self.ema.load_state_dict(ckpt.generator_ema if ckpt.generator_ema is not None else ckpt.generator)
         torch.set_rng_state(ckpt.state["torch_rng"])
         self.data_rng.set_state(ckpt.state["data_rng"])
         self.step = ckpt.step
@@ -223,7 +229,8 @@ class Trainer:
     def save_checkpoint(self) -> Path:
         state = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                  "torch_rng": torch.get_rng_state(), "data_rng": self.data_rng.get_state()}
-        path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state)
+        path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state,
+                               generator_ema=self.ema.module if self.ema is not None else None)
         self.pm.hook.ganforge_on_checkpoint_saved(trainer=self, step=self.step, path=path)
         return path
 
@@ -232,16 +239,23 @@ class Trainer:
         from ganforge.metrics.evaluate import evaluate
 
         c = self.config
-        result = evaluate(self.generator, c.z_dim, self.data, self.registry, c.eval_metrics or None,
+        result = evaluate(self.sampler, c.z_dim, self.data, self.registry, c.eval_metrics or None,
                           c.eval_samples, seed=c.seed, step=self.step, options=c.section("metric"), floor=False)
         return {f"eval/{k}": v for k, v in result.values.items()}
 
+    @property
+    def sampler(self) -> torch.nn.Module:
+        """The generator that pictures and evaluations use: the weight average when kept."""
+        return self.ema.module if self.ema is not None else self.generator
+
     @torch.no_grad()
     def save_samples(self) -> Path:
-        """Draw the fixed noise through G and save the picture for this step."""
-        self.generator.eval()
-        fake = self.generator(self.fixed_noise)
-        self.generator.train()
+        """Draw the fixed noise through the sampler and save the picture for this step."""
+        sampler = self.sampler
+        was_training = sampler.training
+        sampler.eval()
+        fake = sampler(self.fixed_noise)
+        sampler.train(was_training)
         path = self.paths.samples / f"step_{self.step:07d}.png"
         artifacts.save_samples(fake, self.info, path, self.real_preview, title=f"step {self.step}")
         return path
