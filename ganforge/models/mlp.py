@@ -2,7 +2,8 @@
 
 Generator: z -> 256 -> 512 -> 1024 -> data, ReLU, output activation matched to the data's range.
 Discriminator: data -> 512 -> 256 -> 1, LeakyReLU(0.2), raw logits out (losses apply the
-numerically stable sigmoid forms themselves).
+numerically stable sigmoid forms themselves). Options, all off by default: spectral normalisation,
+PacGAN packing and maxout hidden units (see :class:`MLPDiscriminator`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrizations
 
+from ganforge.errors import ConfigError
 from ganforge.nn import FusedDense
 
 LOW_DIM = 16  # samples with at most this many values (the 2-D mixtures) get PacGAN-style networks
@@ -25,8 +28,6 @@ def low_dimensional(sample_shape: Sequence[int]) -> bool:
 def _hidden(hidden: Sequence[int] | int, name: str) -> tuple[int, ...]:
     sizes = (hidden,) if isinstance(hidden, int) else tuple(hidden)
     if not sizes or not all(isinstance(h, int) and h > 0 for h in sizes):
-        from ganforge.errors import ConfigError
-
         raise ConfigError(f"{name}.hidden must be positive integers such as 256,512; got {hidden!r}")
     return sizes
 
@@ -63,8 +64,6 @@ class MLPGenerator(nn.Module):
         hidden = hidden if hidden is not None else ((400,) * 4 if small else (256, 512, 1024))
         norm = norm if norm is not None else ("batch" if small else "none")
         if norm not in ("none", "batch"):
-            from ganforge.errors import ConfigError
-
             raise ConfigError(f"gen.norm must be 'none' or 'batch', got {norm!r}")
         self.sample_shape = tuple(sample_shape)
         sizes = (z_dim, *_hidden(hidden, "gen"))
@@ -96,8 +95,100 @@ class MinibatchStd(nn.Module):
         return torch.cat([h, spread.expand(len(h), 1)], dim=1)
 
 
+class Maxout(nn.Module):
+    """Maxout units (Goodfellow et al. 2013): each unit outputs the largest of ``pieces`` features.
+
+    Fed by one dense layer with ``pieces * width`` outputs, unit ``j`` takes the maximum of
+    outputs ``j * pieces`` to ``j * pieces + pieces - 1`` (the layout of Blocks' ``LinearMaxout``,
+    which PacGAN's code uses), so a maxout layer costs one GEMM, not ``pieces`` small ones. Each
+    unit learns its own convex piecewise-linear activation instead of a fixed one.
+    """
+
+    def __init__(self, pieces: int) -> None:
+        super().__init__()
+        self.pieces = pieces
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h.unflatten(1, (-1, self.pieces)).amax(dim=2)
+
+    def extra_repr(self) -> str:
+        return f"pieces={self.pieces}"
+
+
+def spectral_normalise(net: nn.Module) -> nn.Module:
+    """Divide the weight of every :class:`FusedDense` in ``net`` by its largest singular value.
+
+    Spectral normalisation (Miyato et al. 2018) bounds each layer's Lipschitz constant by 1, which
+    keeps the discriminator's gradients useful to the generator without a gradient penalty. It uses
+    ``torch.nn.utils.parametrizations.spectral_norm``: reading ``layer.weight`` returns
+    ``W / sigma``, and in training mode each read first runs one power-iteration step (the paper's
+    setting) to refine sigma's singular vectors. ``FusedDense.forward`` reads its weight once, so a
+    forward pass runs one step per layer; ``forward_pair`` scores both batches with one read, so a
+    step too. In eval mode the stored vectors are used unchanged. Sigma = u^T W v is a plain
+    expression of W (u and v are constants to autograd, copied before use so that a later
+    forward's in-place update does not break an earlier graph), so the normalised weight is twice
+    differentiable, as gradient penalties need, and D may be scored several times per step.
+
+    The state_dict then holds ``parametrizations.weight.original`` and the vectors ``..._u``,
+    ``..._v`` in place of ``weight``: such checkpoints load only into a normalised network.
+    """
+    for layer in [m for m in net.modules() if isinstance(m, FusedDense)]:
+        parametrizations.spectral_norm(layer)
+    return net
+
+
+def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
+    """``(N, *sample_shape)`` -> ``(N / pack, pack * prod(sample_shape))``: each row holds
+    ``pack`` consecutive samples side by side, the input of a PacGAN discriminator."""
+    flat = x.flatten(1)
+    if pack == 1:
+        return flat
+    if len(flat) % pack:
+        example = pack * max(1, len(flat) // pack)
+        raise ConfigError(
+            f"disc.pack={pack} scores samples in packs of {pack}, but got a batch of {len(flat)} samples, "
+            f"which does not split into packs: choose a batch size divisible by disc.pack "
+            f"(e.g. --batch-size {example})")
+    return flat.reshape(len(flat) // pack, pack * flat.shape[1])
+
+
+def _switch(value: bool | None, option: str) -> bool:
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ConfigError(f"{option} must be true or false, such as --set {option}=true; got {value!r}")
+    return value
+
+
+def _pack_size(pack: int | None) -> int:
+    if pack is None:
+        return 1
+    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
+        raise ConfigError("disc.pack must be the number of samples per pack, at least 1 (1: no packing), "
+                          f"such as --set disc.pack=2; got {pack!r}")
+    return pack
+
+
+def _maxout_pieces(maxout: int | None) -> int:
+    if maxout is None:
+        return 0
+    if isinstance(maxout, bool) or not isinstance(maxout, int) or maxout < 0 or maxout == 1:
+        raise ConfigError("disc.maxout must be 0 (off) or a number of linear pieces of at least 2, "
+                          f"such as --set disc.maxout=5; got {maxout!r}")
+    return maxout
+
+
+def _hidden_layer(fan_in: int, width: int, slope: float, pieces: int) -> list[nn.Module]:
+    """A fused dense + LeakyReLU layer, or with ``pieces`` a maxout layer of ``width`` units
+    (a fused dense without activation, whose ``pieces * width`` outputs :class:`Maxout` reduces)."""
+    if pieces:
+        return [FusedDense(fan_in, width * pieces, act="none"), Maxout(pieces)]
+    return [FusedDense(fan_in, width, act="leaky_relu", alpha=slope)]
+
+
 class MLPDiscriminator(nn.Module):
-    """MLP discriminator (data, 512, 256, 1; LeakyReLU 0.2) returning one logit per sample.
+    """MLP discriminator (data, 512, 256, 1; LeakyReLU 0.2) returning one logit per sample
+    (per pack of samples with ``pack``).
 
     Two defaults go beyond the tutorial's bare MLP, because on the 4,000 bundled digits it
     collapses to a single mode within a few thousand steps (measured: per-pixel spread across
@@ -106,35 +197,65 @@ class MLPDiscriminator(nn.Module):
     ``--set disc.dropout=0 --set disc.mbstd=false`` gives the bare network. Low-dimensional data
     (the 2-D mixtures) gets PacGAN's 2-D size instead, 3 x 200, with neither (both lowered the
     share of high-quality samples there).
+
+    Three options, off by default (the default network and its state_dict keys are unchanged):
+
+    - ``spectral_norm=True``: every dense layer's weight, the output layer's included, is divided
+      by its largest singular value (Miyato et al. 2018); see :func:`spectral_normalise`.
+    - ``pack=M`` (PacGAN, Lin et al. 2018): the network reads M samples at once, concatenated
+      into one input of ``M * prod(sample_shape)`` values, and returns one logit per *pack*: a
+      batch of N samples (consecutive samples form a pack) gives N / M logits, and a batch size
+      that M does not divide raises a ConfigError. Real and fake samples are never packed
+      together; the minibatch-std feature, if on, is taken over the batch's packs. Why N / M
+      logits rather than each pack's logit repeated M times: the losses average over logits, so
+      both give the same mean losses (PacGAN's objective, a mean over packs), but gradient
+      penalties differentiate the *sum* of the logits with respect to the input, which
+      repetition would scale by M. With one logit per pack, each sample's input gradient is
+      exactly its part of d(pack logit)/d(pack); a penalty that takes per-sample norms then
+      constrains those parts, not the whole pack's gradient.
+    - ``maxout=K``: each hidden layer is a layer of maxout units with K linear pieces
+      (Goodfellow et al. 2013) instead of dense + LeakyReLU (``slope`` is then unused).
+
+    PacGAN's 2-D discriminator (in the authors' code) is three maxout layers of 200 units
+    with 5 pieces each and no dropout or minibatch feature, packing M = 2 to 4 samples: on the
+    2-D mixtures, ``--set disc.maxout=5 --set disc.pack=2`` gives that architecture.
     """
 
     def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int] | int | None = None,
-                 slope: float = 0.2, dropout: float | None = None, mbstd: bool | None = None) -> None:
+                 slope: float = 0.2, dropout: float | None = None, mbstd: bool | None = None,
+                 spectral_norm: bool = False, pack: int = 1, maxout: int = 0) -> None:
         super().__init__()
         small = low_dimensional(sample_shape)
         hidden = hidden if hidden is not None else ((200,) * 3 if small else (512, 256))
         dropout = dropout if dropout is not None else (0.0 if small else 0.3)
         mbstd = mbstd if mbstd is not None else not small
-        sizes = (math.prod(sample_shape), *_hidden(hidden, "disc"))
+        self.pack = _pack_size(pack)
+        pieces = _maxout_pieces(maxout)
+        sizes = (self.pack * math.prod(sample_shape), *_hidden(hidden, "disc"))
         layers: list[nn.Module] = []
         for i, o in zip(sizes, sizes[1:]):
-            layers.append(FusedDense(i, o, act="leaky_relu", alpha=slope))
+            layers += _hidden_layer(i, o, slope, pieces)
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
         if mbstd:
             layers.append(MinibatchStd())
         layers.append(FusedDense(sizes[-1] + int(mbstd), 1, act="none"))
         self.net = nn.Sequential(*layers)
+        if _switch(spectral_norm, "disc.spectral_norm"):
+            spectral_normalise(self.net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1)).squeeze(1)
+        """One logit per sample, or per pack of ``self.pack`` consecutive samples."""
+        return self.net(pack_samples(x, self.pack)).squeeze(1)
 
     def forward_pair(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(self(real), self(fake))`` in one pass over both batches stacked: every layer runs one
-        GEMM of twice the rows, which is cheaper than two. The minibatch-std feature is still
-        computed over each batch on its own, so the result equals two separate calls."""
+        GEMM of twice the rows, which is cheaper than two. Each batch is packed on its own (a pack
+        never mixes real and fake samples) and the minibatch-std feature is computed over each
+        batch on its own, so the result equals two separate calls."""
+        real, fake = pack_samples(real, self.pack), pack_samples(fake, self.pack)
         n = len(real)
-        h = torch.cat([real.flatten(1), fake.flatten(1)])
+        h = torch.cat([real, fake])
         for layer in self.net:
             h = torch.cat([layer(h[:n]), layer(h[n:])]) if isinstance(layer, MinibatchStd) else layer(h)
         logits = h.squeeze(1)
