@@ -51,6 +51,8 @@ class RunConfig:
     betas: tuple[float, float] | None = None
     n_critic: int | None = None
     ema: float | None = None
+    lr_schedule: str = "constant"
+    warmup: int = 0
     seed: int = 0
     device: str = "auto"
     threads: int = 0
@@ -62,6 +64,7 @@ class RunConfig:
     eval_metrics: tuple[str, ...] = ()
     eval_samples: int = 2000
     resume: bool = False
+    recipe: str | None = None
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
@@ -102,6 +105,10 @@ class RunConfig:
                 raise ConfigError(f"--{_flag(name)} must be a positive learning rate, got {value}")
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
             raise ConfigError(f"--ema must be a decay in [0, 1) such as 0.999 (0 turns it off), got {self.ema!r}")
+        if self.lr_schedule not in ("constant", "linear", "cosine"):
+            raise ConfigError(f"--lr-schedule must be constant, linear or cosine, got {self.lr_schedule!r}")
+        if not isinstance(self.warmup, int) or self.warmup < 0:
+            raise ConfigError(f"--warmup must be a number of steps >= 0, got {self.warmup!r}")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
         if not isinstance(self.threads, int) or self.threads < 0:
@@ -132,6 +139,18 @@ class RunConfig:
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+
+def merge_settings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base`` (both in ``load_toml``'s layout); option tables merge key by
+    key, so a recipe's ``[disc]`` survives a ``--config`` that sets only ``disc.hidden``."""
+    merged = {**base, **{k: v for k, v in override.items() if k != "options"}}
+    options = {k: dict(v) for k, v in base.get("options", {}).items()}
+    for section, values in override.get("options", {}).items():
+        options.setdefault(section, {}).update(values)
+    if options:
+        merged["options"] = options
+    return merged
 
 
 def _flag(name: str) -> str:

@@ -76,6 +76,16 @@ def ganforge_register_extractors(register: Register) -> None:
 
 
 @hookspec
+def ganforge_register_recipes(register: Register) -> None:
+    """Register named run configurations for ``ganforge run --recipe NAME``.
+
+    :param register: ``factory()`` returns the recipe's settings as a mapping in the layout of a
+        ``--config`` TOML file (run keys, plus ``options`` of ``gen``/``disc``/``loss``/``data``
+        tables); :func:`ganforge.config.load_toml` reads such a file.
+    """
+
+
+@hookspec
 def ganforge_on_train_start(trainer: Trainer) -> None:
     """Called once, after models, data and optimisers are built and before the first step.
 

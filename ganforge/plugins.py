@@ -24,7 +24,7 @@ from ganforge.errors import DuplicateComponentError, PluginError
 from ganforge.registry import HOOK_FOR_KIND, Provider, Registry
 
 ENTRY_POINT_GROUP = "ganforge"
-DEFAULT_PLUGINS: tuple[str, ...] = ("ganforge.builtin",)
+DEFAULT_PLUGINS: tuple[str, ...] = ("ganforge.builtin", "ganforge.recipes")
 STRICT_ENV = "GANFORGE_STRICT_PLUGINS"
 DISABLE_ENV = "GANFORGE_DISABLE_PLUGINS"
 

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from ganforge.errors import DuplicateComponentError, PluginError, UnknownComponentError
 
-KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "dataset", "metric", "extractor")
+KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "dataset", "metric", "extractor", "recipe")
 HOOK_FOR_KIND: dict[str, str] = {
     "generator": "ganforge_register_generators",
     "discriminator": "ganforge_register_discriminators",
@@ -16,6 +16,7 @@ HOOK_FOR_KIND: dict[str, str] = {
     "dataset": "ganforge_register_datasets",
     "metric": "ganforge_register_metrics",
     "extractor": "ganforge_register_extractors",
+    "recipe": "ganforge_register_recipes",
 }
 
 

@@ -6,7 +6,8 @@ import argparse
 import dataclasses
 from typing import Any
 
-from ganforge.config import RunConfig, apply_set, load_toml
+from ganforge.config import RunConfig, apply_set, load_toml, merge_settings
+from ganforge.registry import Registry
 
 FLAGS: tuple[tuple[str, Any, str], ...] = (
     ("gen", str, "generator name (default mlp)"),
@@ -19,6 +20,8 @@ FLAGS: tuple[tuple[str, Any, str], ...] = (
     ("lr_g", "float", "generator learning rate (default: the loss's)"),
     ("lr_d", "float", "discriminator learning rate (default: the loss's)"),
     ("n_critic", "int", "discriminator steps per generator step (default: the loss's)"),
+    ("lr_schedule", str, "learning-rate schedule: constant (default), linear or cosine decay to 0"),
+    ("warmup", "int", "learning-rate warm-up steps (default 0)"),
     ("ema", "decay", "average of G's weights for pictures, sample and eval (default 0.999; 0: off)"),
     ("seed", "int", "random seed"),
     ("device", str, "auto, cpu or cuda"),
@@ -59,6 +62,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     types = {"int": positive_int, "float": positive_float, "threads": thread_count, "decay": decay}
     p = sub.add_parser("run", help="train a GAN", description="Train a GAN chosen by component names.")
+    p.add_argument("--recipe", help="a named, shipped configuration (`ganforge list --kind recipe`): "
+                                    "mnist, ring8, grid25, ...; --config, flags and --set override it")
     p.add_argument("--config", help="TOML file with run keys and [gen]/[disc]/[loss]/[data] tables")
     for name, kind, text in FLAGS:
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=types.get(kind, kind), help=text)
@@ -70,9 +75,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle)
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """Defaults < TOML < flags < --set."""
-    values: dict[str, Any] = load_toml(args.config) if args.config else {}
+def config_from_args(args: argparse.Namespace, registry: Registry | None = None) -> RunConfig:
+    """Defaults < recipe < TOML < flags < --set."""
+    values: dict[str, Any] = {}
+    if getattr(args, "recipe", None):
+        if registry is None:
+            from ganforge.plugins import load_registry
+
+            registry = load_registry()[1]
+        values = {**registry.get("recipe", args.recipe).build(), "recipe": args.recipe}
+    if args.config:
+        values = merge_settings(values, load_toml(args.config))
     for field in dataclasses.fields(RunConfig):
         flag = getattr(args, field.name, None)
         if flag is not None and field.name != "options":
@@ -100,11 +113,12 @@ def handle(args: argparse.Namespace) -> int:
     from ganforge.plugins import build_registry, get_plugin_manager
     from ganforge.train.trainer import Trainer
 
-    config = config_from_args(args)
     console = Console(stderr=True, highlight=False)
-    stop_on_sigterm()
     pm = get_plugin_manager(extra=[ProgressDisplay(console)])
-    trainer = Trainer(config, registry=build_registry(pm), plugin_manager=pm)
+    registry = build_registry(pm)
+    config = config_from_args(args, registry)
+    stop_on_sigterm()
+    trainer = Trainer(config, registry=registry, plugin_manager=pm)
     run_dir = trainer.fit()
     print(f"done: {trainer.step} steps. Run folder: {run_dir}")
     print(f"samples: {trainer.last_samples}")

@@ -24,6 +24,7 @@ from ganforge.train.build import (
 )
 from ganforge.train.device import resolve_device, seed_everything
 from ganforge.train.ema import EmaGenerator
+from ganforge.train.schedules import LrSchedule
 from ganforge.train.provenance import provenance
 from ganforge.train.step import GanStep
 from ganforge.train.threads import ThreadTuner
@@ -98,6 +99,8 @@ class Trainer:
         self.real_preview = self.data.real_samples(n_fixed, self._fixed_rng(), split="train")
         self.threads = ThreadTuner(requested=c.threads)
         self.ema = EmaGenerator(self.generator, c.ema) if c.ema else None
+        self.lr_schedule = LrSchedule(c.lr_schedule, c.steps, c.warmup,  # type: ignore[arg-type]
+                                      {self.opt_g: c.lr_g, self.opt_d: c.lr_d})
         self.logs: dict[str, Any] = {}
         self._window: dict[str, torch.Tensor] = {}
         self._window_steps = 0
@@ -157,6 +160,7 @@ class Trainer:
         hook, and the periodic pictures, checkpoints and evaluations."""
         c = self.config
         for _ in range(n):
+            self.lr_schedule.apply(self.step)
             d_loss, g_loss = self.step_fn()
             self.step += 1
             if self.ema is not None:
