@@ -190,7 +190,10 @@ def apply_set(options: dict[str, dict[str, Any]], assignments: list[str]) -> dic
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
-    """Read a TOML config: top-level run keys plus ``[gen]``, ``[disc]``, ... option tables."""
+    """Read a TOML config: top-level run keys plus ``[gen]``, ``[disc]``, ... option tables.
+
+    A table's ``name`` key chooses the component (``[loss]`` with ``name = "nonsat"`` and
+    ``r1 = 1.0``), since TOML cannot have both a ``loss`` key and a ``[loss]`` table."""
     path = Path(path)
     try:
         with path.open("rb") as fh:
@@ -200,6 +203,9 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     options = {k: raw.pop(k) for k in list(raw) if k in OPTION_SECTIONS and isinstance(raw[k], dict)}
+    for section, table in options.items():  # TOML cannot hold `loss = "x"` and a [loss] table both
+        if "name" in table and section != "metric":
+            raw[section] = table.pop("name")
     if options:
         raw["options"] = {**raw.get("options", {}), **options}
     return raw

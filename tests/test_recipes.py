@@ -1,0 +1,77 @@
+"""Recipes: shipped, named run configurations that flags, --config and --set still override."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ganforge import hookimpl
+from ganforge.cli.main import main as run_cli
+from ganforge.config import merge_settings
+
+
+def _args(*argv):
+    from ganforge.cli.main import build_parser
+
+    return build_parser().parse_args(["run", *argv])
+
+
+@pytest.mark.parametrize("name", ["mnist", "ring8", "grid25"])
+def test_shipped_recipes_are_listed_and_resolve(name, registry):
+    from ganforge.cli.run import config_from_args
+
+    comp = registry.get("recipe", name)
+    assert comp.description and comp.provider.plugin == "ganforge.recipes"
+    config = config_from_args(_args("--recipe", name), registry)
+    assert config.recipe == name and config.data == name
+
+
+def test_flags_config_and_set_override_a_recipe(tmp_path, registry):
+    from ganforge.cli.run import config_from_args
+
+    toml = tmp_path / "c.toml"
+    toml.write_text("steps = 7\n[disc]\nhidden = [32]\n")
+    base = config_from_args(_args("--recipe", "grid25"), registry)
+    config = config_from_args(_args("--recipe", "grid25", "--config", str(toml), "--batch-size", "10",
+                                    "--set", "gen.hidden=16"), registry)
+    assert (config.steps, config.batch_size) == (7, 10)
+    assert config.options["disc"]["hidden"] == [32] and config.options["gen"]["hidden"] == 16
+    # what the override did not touch stays the recipe's
+    for key in ("lr_g", "lr_d", "ema", "loss"):
+        assert getattr(config, key) == getattr(base, key)
+    for key, value in base.options.get("disc", {}).items():
+        if key != "hidden":
+            assert config.options["disc"][key] == value
+
+
+def test_merge_settings_merges_option_tables_key_by_key():
+    merged = merge_settings({"steps": 1, "options": {"disc": {"a": 1, "b": 2}}},
+                            {"steps": 2, "options": {"disc": {"b": 3}, "gen": {"c": 4}}})
+    assert merged == {"steps": 2, "options": {"disc": {"a": 1, "b": 3}, "gen": {"c": 4}}}
+
+
+def test_unknown_recipe_is_a_usage_error(capsys):
+    assert run_cli(["run", "--recipe", "grid52"]) == 2
+    err = capsys.readouterr().err
+    assert "grid25" in err and "Traceback" not in err
+
+
+def test_a_plugin_can_ship_a_recipe(plugin_manager):
+    from ganforge.plugins import build_registry
+
+    class MyRecipes:
+        @hookimpl
+        def ganforge_register_recipes(self, register):
+            register("tiny-ring", lambda: {"data": "ring8", "steps": 3}, "three steps of ring8")
+
+    plugin_manager.register(MyRecipes())
+    registry = build_registry(plugin_manager)
+    assert registry.get("recipe", "tiny-ring").build() == {"data": "ring8", "steps": 3}
+
+
+def test_recipe_run_records_the_recipe(tmp_path):
+    out = tmp_path / "r"
+    assert run_cli(["run", "--recipe", "ring8", "--steps", "5", "--out", str(out)]) == 0
+    record = json.loads((out / "config.json").read_text())
+    assert record["config"]["recipe"] == "ring8" and record["config"]["data"] == "ring8"
