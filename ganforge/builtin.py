@@ -26,15 +26,21 @@ def ganforge_register_generators(register: Register) -> None:
 
 @hookimpl
 def ganforge_register_discriminators(register: Register) -> None:
-    register("mlp", MLPDiscriminator, "MLP discriminator data-512-256-1, LeakyReLU 0.2, logits")
+    register("mlp", MLPDiscriminator, "MLP discriminator data-512-256-1, LeakyReLU 0.2, logits; "
+             "options spectral_norm, pack (PacGAN), maxout")
 
 
 @hookimpl
 def ganforge_register_losses(register: Register) -> None:
-    register("minimax", MinimaxLoss, "Saturating minimax GAN (Goodfellow 2014): G min log(1-D(G(z)))")
-    register("nonsat", NonSaturatingLoss, "Non-saturating GAN: G max log D(G(z))")
+    from ganforge.losses import RelativisticPairingLoss
+
+    register("minimax", MinimaxLoss, "Saturating minimax GAN (Goodfellow 2014): G min log(1-D(G(z))); "
+             "optional R1/R2: loss.r1, loss.r2")
+    register("nonsat", NonSaturatingLoss, "Non-saturating GAN: G max log D(G(z)); optional R1/R2: loss.r1, loss.r2")
     register("wasserstein", WassersteinLoss, "WGAN, weight clipping 0.01, n_critic 5, RMSprop 5e-5")
     register("wgan-gp", WassersteinGPLoss, "WGAN-GP, penalty 10, n_critic 5, Adam 1e-4 (0, 0.9)")
+    register("rpgan", RelativisticPairingLoss, "R3GAN's relativistic pairing loss + R1 + R2 (gamma 0.01), "
+             "Adam 2e-4 (0, 0.99)")
 
 
 @hookimpl

@@ -37,28 +37,47 @@ def check_generator(factory: Callable[..., nn.Module], sample_shape: tuple[int, 
 
 def check_discriminator(factory: Callable[..., nn.Module], sample_shape: tuple[int, ...] = (1, 8, 8),
                         **options: Any) -> None:
-    """The discriminator returns one raw logit per sample and is twice differentiable in its input."""
+    """The discriminator returns one raw logit per sample and is twice differentiable in its input.
+
+    A packed (PacGAN) discriminator, one with a ``pack`` attribute M > 1, returns one logit per
+    pack of M consecutive samples instead: it is given 4 * M samples and must return 4 logits.
+    """
     disc = factory(sample_shape=sample_shape, **options)
     assert isinstance(disc, nn.Module), "a discriminator factory must return an nn.Module"
-    x = torch.randn(4, *sample_shape, requires_grad=True)
+    pack = int(getattr(disc, "pack", 1))
+    x = torch.randn(4 * pack, *sample_shape, requires_grad=True)
     logits = disc(x)
-    assert logits.shape in ((4,), (4, 1)), f"expected logits of shape (4,) or (4, 1), got {tuple(logits.shape)}"
+    per = "sample" if pack == 1 else f"pack of {pack} samples"
+    assert logits.shape in ((4,), (4, 1)), \
+        f"expected logits of shape (4,) or (4, 1), one per {per}, got {tuple(logits.shape)}"
     (grad,) = torch.autograd.grad(logits.sum(), x, create_graph=True)
     grad.pow(2).sum().backward()  # gradient penalties (WGAN-GP, R1) need this
     assert any(p.grad is not None for p in disc.parameters()), "double backward does not reach the parameters"
 
 
 def check_loss(loss: GanLoss) -> None:
-    """Both losses are finite scalars for extreme logits and give gradients to the logits."""
+    """Both losses are finite scalars for extreme logits and give gradients to the logits.
+
+    A loss with ``g_needs_real`` (a relativistic loss) gets the real logits as ``g_loss``'s second
+    argument, as the trainer passes them: detached, since the trainer scores the real batch without
+    a graph. Other losses are called with the fake logits only, so a ``g_loss(fake_logits)`` written
+    before ``real_logits`` existed still passes.
+    """
     assert isinstance(loss, GanLoss), "a loss factory must return a ganforge.losses.GanLoss"
     real = torch.tensor([-80.0, -1.0, 0.0, 1.0, 80.0], requires_grad=True)
     fake = torch.tensor([80.0, 1.0, 0.0, -1.0, -80.0], requires_grad=True)
-    d, g = loss.d_loss(real, fake), loss.g_loss(fake)
+    d = loss.d_loss(real, fake)
+    if getattr(loss, "g_needs_real", False):
+        g = loss.g_loss(fake, real.detach())
+    else:
+        g = loss.g_loss(fake)
     for name, value in (("d_loss", d), ("g_loss", g)):
         assert value.dim() == 0, f"{name} must be a scalar, got shape {tuple(value.shape)}"
         assert math.isfinite(value.item()), f"{name} is not finite for logits of +-80: use softplus forms"
     d.backward()
     assert real.grad is not None and fake.grad is not None, "d_loss must depend on both real and fake logits"
+    assert g.requires_grad and torch.autograd.grad(g, fake, allow_unused=True)[0] is not None, \
+        "g_loss must depend on the fake logits"
     defaults = getattr(loss, "defaults", {})
     allowed = {"n_critic", "optimizer", "lr_g", "lr_d", "betas"}
     assert set(defaults) <= allowed, f"unknown training defaults {set(defaults) - allowed}; allowed: {allowed}"

@@ -16,13 +16,16 @@ class GanLoss:
     """
 
     defaults: ClassVar[dict[str, Any]] = {}
+    g_needs_real: ClassVar[bool] = False
+    """True when :meth:`g_loss` compares with the real logits (relativistic losses): the trainer
+    then also scores the real batch, without a graph, and passes ``real_logits``."""
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """The discriminator's (critic's) loss, to minimise."""
         raise NotImplementedError
 
-    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
-        """The generator's loss, to minimise."""
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """The generator's loss, to minimise. ``real_logits`` is given when ``g_needs_real``."""
         raise NotImplementedError
 
     def penalty(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
