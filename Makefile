@@ -24,7 +24,7 @@ install: $(STAMP)
 # runs/demo is the demo's own folder: each `make demo` starts it afresh.
 demo: $(STAMP)
 	rm -rf runs/demo
-	$(BIN)/ganforge run --gen mlp --loss nonsat --out runs/demo
+	$(BIN)/ganforge run --recipe mnist --out runs/demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -2,7 +2,7 @@
 
     python benchmarks/quality.py                          # the ring8 and grid25 recipes, seeds 0-4
     python benchmarks/quality.py --losses minimax nonsat wasserstein wgan-gp rpgan --seeds 0 1 2
-    python benchmarks/quality.py --recipes grid25 --seeds 0 --set loss.r1=1   # extra run flags
+    python benchmarks/quality.py --recipes grid25 --seeds 0 --set loss.r1=1 --run-args "--steps 5000"
 
 Each run is a real ``ganforge run`` in its own process (``--recipe NAME --seed S``, or for
 ``--losses`` the plain ``mlp`` networks with that loss on both mixtures), followed by
@@ -88,10 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--losses", nargs="*", default=[], help="also each loss with the plain mlp networks")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--set", dest="assignments", action="append", default=[], help="extra --set for every run")
+    parser.add_argument("--run-args", default="", help="extra `ganforge run` flags for every run, one string")
     parser.add_argument("--json", help="write every run's numbers here")
     parser.add_argument("--keep", help="keep the run folders under this directory")
     args = parser.parse_args(argv)
-    extra = [a for s in args.assignments for a in ("--set", s)]
+    extra = [a for s in args.assignments for a in ("--set", s)] + args.run_args.split()
     plan = [(recipe, recipe, ["--recipe", recipe, *extra]) for recipe in args.recipes]
     plan += [(f"{loss} (plain mlp)", data, ["--data", data, "--loss", loss, *extra])
              for loss in args.losses for data in ("ring8", "grid25")]

@@ -38,7 +38,10 @@ def ganforge_register_discriminators(register: Register) -> None:
     """Register discriminator (critic) factories.
 
     :param register: ``factory(sample_shape=..., **options)`` returns an ``nn.Module`` mapping
-        samples to raw logits of shape ``(N,)`` or ``(N, 1)``, never probabilities.
+        samples to raw logits of shape ``(N,)`` or ``(N, 1)``, never probabilities (a PacGAN
+        discriminator with ``pack = M`` returns one logit per pack: ``(N / M,)``). It may define
+        ``forward_pair(real, fake) -> (real_logits, fake_logits)`` to score both batches in one
+        pass; the trainer uses it for the discriminator update when it exists.
     """
 
 
