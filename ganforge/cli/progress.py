@@ -18,6 +18,10 @@ from rich.progress import (
 from ganforge.hookspecs import hookimpl
 
 
+def _threads(n: object) -> str:
+    return f"{n} thread" if n == 1 else f"{n} threads"
+
+
 def _format(logs: dict[str, Any]) -> str:
     return "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k.endswith("loss") or k.startswith("eval/"))
 
@@ -36,11 +40,11 @@ class ProgressDisplay:
         if self.console.is_terminal:
             self.progress = Progress(
                 TextColumn("[bold blue]train"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[rate]} steps/s ({task.fields[threads]} threads)"),
+                TextColumn("{task.fields[rate]} steps/s ({task.fields[threads]})"),
                 TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                 console=self.console, transient=False)
             self.task = self.progress.add_task("train", total=c.steps, completed=trainer.step,
-                                               rate="  -  ", losses="", threads="-")
+                                               rate="  -  ", losses="", threads="- threads")
             self.progress.start()
 
     @hookimpl
@@ -50,11 +54,11 @@ class ProgressDisplay:
             fields = {}
             if logged:
                 fields = {"rate": f"{logs['steps_per_s']:6.1f}", "losses": _format(logs),
-                          "threads": logs["threads"]}
+                          "threads": _threads(logs["threads"])}
             self.progress.update(self.task, completed=step, **fields)
         elif logged:
             self.console.print(f"step {step}/{trainer.config.steps}  {_format(logs)}  "
-                               f"{logs['steps_per_s']:.1f} steps/s ({logs['threads']} threads)", highlight=False)
+                               f"{logs['steps_per_s']:.1f} steps/s ({_threads(logs['threads'])})", highlight=False)
 
     @hookimpl
     def ganforge_on_train_end(self, trainer) -> None:  # type: ignore[no-untyped-def]
