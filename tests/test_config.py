@@ -34,3 +34,13 @@ def test_validation_names_the_flag(kwargs, message):
 def test_unknown_keys_are_named():
     with pytest.raises(ConfigError, match="stepz"):
         RunConfig.from_dict({"stepz": 3})
+
+
+def test_a_table_name_key_chooses_the_component(tmp_path):
+    from ganforge.config import load_toml
+
+    path = tmp_path / "c.toml"
+    path.write_text('steps = 3\n[loss]\nname = "rpgan"\ngamma = 0.5\n[disc]\nhidden = [8]\n')
+    raw = load_toml(path)
+    assert raw["loss"] == "rpgan" and raw["steps"] == 3
+    assert raw["options"] == {"loss": {"gamma": 0.5}, "disc": {"hidden": [8]}}
