@@ -126,3 +126,9 @@ def test_default_mnist_command_is_deterministic(tmp_path):
         rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
         lines.append([(r["d_loss"], r["g_loss"]) for r in rows])
     assert lines[0] == lines[1] and len(lines[0]) == 3
+
+
+def test_error_messages_keep_square_brackets(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("sample", "runs/[red]nope", "-o", "x.npy") == 2
+    assert "runs/[red]nope" in capsys.readouterr().err

@@ -53,16 +53,17 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
     err = Console(stderr=True, highlight=False)
     try:
         args = build_parser().parse_args(argv)
         return int(args.handler(args) or 0)
     except UsageError as exc:
-        err.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # paths may hold [brackets]
         return EXIT_USAGE
     except GanforgeError as exc:
-        err.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return 1
     except KeyboardInterrupt:
         err.print("interrupted; the last checkpoint is intact (resume with --resume)")
