@@ -8,6 +8,7 @@ Order of precedence, lowest first: ganforge's defaults, the loss plugin's declar
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +102,7 @@ class RunConfig:
             raise ConfigError(f"--n-critic must be at least 1, got {self.n_critic}")
         for name in ("lr_g", "lr_d"):
             value = getattr(self, name)
-            if value is not None and not value > 0:
+            if value is not None and not (value > 0 and math.isfinite(value)):
                 raise ConfigError(f"--{_flag(name)} must be a positive learning rate, got {value}")
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
             raise ConfigError(f"--ema must be a decay in [0, 1) such as 0.999 (0 turns it off), got {self.ema!r}")

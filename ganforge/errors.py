@@ -44,3 +44,7 @@ class DuplicateComponentError(PluginError):
 
 class CheckpointError(UsageError):
     """A checkpoint is missing, incomplete or does not match its manifest."""
+
+
+class DivergenceError(GanforgeError):
+    """Training produced non-finite losses or weights; the last good checkpoint is kept."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,9 +12,9 @@ from typing import Any
 
 import torch
 
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ganforge.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, write_text_atomic
 from ganforge.config import RunConfig
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, DivergenceError
 from ganforge.train import artifacts
 from ganforge.train.build import (
     build_dataset,
@@ -185,6 +186,9 @@ class Trainer:
         """Average the losses over the steps since the last line and append it to metrics.jsonl."""
         now = time.perf_counter()
         logs: dict[str, Any] = {k: float(v) / self._window_steps for k, v in self._window.items()}
+        if not all(math.isfinite(v) for v in logs.values()):
+            self._diverged(f"the losses became non-finite ({', '.join(f'{k} {v}' for k, v in logs.items())}) "
+                           f"between steps {self.step - self._window_steps + 1} and {self.step}")
         logs.update(step=self.step, time=round(now - self._t0, 3),
                     steps_per_s=round(self._window_steps / max(now - self._window_t0, 1e-9), 2),
                     threads=self.threads.threads)
@@ -209,7 +213,7 @@ class Trainer:
             "sample_shape": list(self.info.sample_shape),
             "value_range": list(self.info.value_range) if self.info.value_range else None,
             "modality": self.info.modality}, "versions": provenance(self.registry, self.config)}
-        self.paths.config.write_text(json.dumps(record, indent=2) + "\n")
+        write_text_atomic(self.paths.config, json.dumps(record, indent=2) + "\n")
 
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
@@ -224,13 +228,24 @@ class Trainer:
         self.step = ckpt.step
         if self.paths.metrics.exists():  # drop lines logged after the checkpoint we resume from
             rows = [r for r in artifacts.read_metrics(self.paths.metrics) if r.get("step", 0) <= self.step]
-            self.paths.metrics.write_text("".join(json.dumps(r) + "\n" for r in rows))
+            write_text_atomic(self.paths.metrics, "".join(json.dumps(r) + "\n" for r in rows))
 
     def _append_metrics(self, row: dict[str, Any]) -> None:
         with self.paths.metrics.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
 
+    def _diverged(self, what: str) -> None:
+        """Stop without writing anything non-finite; the last good checkpoint stays ``latest``."""
+        last = latest_checkpoint(self.paths.root)
+        keep = f"the last good checkpoint is {last.name}" if last else "no checkpoint was written yet"
+        raise DivergenceError(f"training diverged: {what}; {keep}. Lower the learning rates "
+                              f"(--lr-g/--lr-d), or add a penalty such as --set loss.r1=1, then start "
+                              f"again or --resume")
+
     def save_checkpoint(self) -> Path:
+        for name, module in (("generator", self.generator), ("discriminator", self.discriminator)):
+            if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
+                self._diverged(f"the {name}'s weights are non-finite at step {self.step}")
         state = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                  "torch_rng": torch.get_rng_state(), "data_rng": self.data_rng.get_state()}
         path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state,

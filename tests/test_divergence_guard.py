@@ -1,0 +1,79 @@
+"""A run whose losses or weights become non-finite stops with a clear error and never writes a
+non-finite checkpoint; the run-folder records are rewritten atomically."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ganforge import RunConfig, Trainer
+from ganforge.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.errors import ConfigError, DivergenceError
+
+
+def _config(tmp_path, **overrides):
+    base = dict(data="ring8", steps=60, batch_size=32, out=str(tmp_path / "r"), log_every=5, ckpt_every=10,
+                sample_every=0, options={"gen": {"hidden": (16,)}, "disc": {"hidden": (16,)}})
+    return RunConfig(**{**base, **overrides})
+
+
+class NanAfter:
+    """A step function that starts returning NaN losses (and poisons G's weights) after ``n`` steps."""
+
+    def __init__(self, trainer, n, poison_weights=False):
+        self.trainer, self.inner, self.n, self.calls, self.poison = trainer, trainer.step_fn, n, 0, poison_weights
+
+    def __call__(self):
+        self.calls += 1
+        d, g = self.inner()
+        if self.calls > self.n:
+            if self.poison:
+                with torch.no_grad():
+                    next(self.trainer.generator.parameters()).fill_(float("nan"))
+            else:
+                d = d * float("nan")
+        return d, g
+
+
+@pytest.mark.parametrize("poison_weights", [False, True])
+def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(poison_weights, tmp_path, registry,
+                                                                      plugin_manager):
+    trainer = Trainer(_config(tmp_path), registry=registry, plugin_manager=plugin_manager)
+    trainer.start()
+    trainer.step_fn = NanAfter(trainer, 23, poison_weights)
+    with pytest.raises(DivergenceError, match="training diverged") as info:
+        try:
+            trainer.train(60 - trainer.step)
+            trainer.save_checkpoint()
+        finally:
+            trainer.stop()
+    message = str(info.value)
+    assert "last good checkpoint is step_0000020" in message and "--lr-g" in message
+    assert trainer.step < 60
+    ckpt = load_checkpoint(latest_checkpoint(trainer.paths.root))
+    assert ckpt.step == 20
+    assert all(torch.isfinite(v).all() for v in (*ckpt.generator.values(), *ckpt.discriminator.values()))
+
+
+def test_divergence_is_one_line_from_the_cli(tmp_path, capsys, monkeypatch):
+    from ganforge.cli.main import main
+    from ganforge.train import trainer as trainer_module
+
+    start = trainer_module.Trainer.start
+
+    def start_then_break(self):
+        start(self)
+        self.step_fn = NanAfter(self, 7)
+
+    monkeypatch.setattr(trainer_module.Trainer, "start", start_then_break)
+    code = main(["run", "--data", "ring8", "--steps", "30", "--log-every", "5", "--out", str(tmp_path / "r"),
+                 "--set", "gen.hidden=16", "--set", "disc.hidden=16"])
+    err = capsys.readouterr().err
+    assert code == 1 and "training diverged" in err and "Traceback" not in err
+    assert "between steps 6 and 10" in err
+
+
+@pytest.mark.parametrize("flag", ["lr_g", "lr_d"])
+def test_infinite_learning_rate_is_refused(flag):
+    with pytest.raises(ConfigError, match="positive learning rate"):
+        RunConfig(**{flag: float("inf")}).validate()
