@@ -96,13 +96,29 @@ def save_checkpoint(ckpt_dir: Path, step: int, generator: nn.Module, discriminat
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     for f in (*files, "manifest.json"):
         _fsync(tmp / f)
-    if final.exists():  # re-saving the same step (e.g. after a resume): replace it whole
-        shutil.rmtree(final)
+    # Re-saving a step (Ctrl-C right after a periodic save, a resume): the new copy gets its own
+    # name, so the folder ``latest`` names stays whole until ``latest`` has moved.
+    revision = 1
+    while final.exists():
+        final = ckpt_dir / f"{name}.{revision}"
+        revision += 1
     os.rename(tmp, final)
-    write_text_atomic(ckpt_dir / LATEST, name + "\n")
-    for old in sorted(p for p in ckpt_dir.glob("step_*") if p.is_dir())[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    write_text_atomic(ckpt_dir / LATEST, final.name + "\n")
+    superseded = [p for p in ckpt_dir.glob(f"{name}*") if p.is_dir() and p != final]
+    for old in superseded + sorted(_step_folders(ckpt_dir), key=_folder_order)[:-keep]:
+        if old != final:
+            shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _step_folders(ckpt_dir: Path) -> list[Path]:
+    return [p for p in ckpt_dir.glob("step_*") if p.is_dir()]
+
+
+def _folder_order(path: Path) -> tuple[int, int]:
+    """``step_0001000.2`` -> (1000, 2): by step number, then re-save, never as text."""
+    step, _, revision = path.name.removeprefix("step_").partition(".")
+    return (int(step) if step.isdigit() else -1, int(revision) if revision.isdigit() else 0)
 
 
 def latest_checkpoint(run_dir: Path) -> Path | None:

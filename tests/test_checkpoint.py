@@ -48,3 +48,39 @@ def test_crash_mid_save_leaves_the_last_good_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path / "checkpoints", 2, g, d, {})
     assert load_checkpoint(latest_checkpoint(tmp_path)).step == 1
+
+
+def test_resaving_a_step_never_leaves_latest_pointing_at_nothing(tmp_path, monkeypatch):
+    """A kill between writing the new copy and moving ``latest`` keeps the old copy usable."""
+    import ganforge.checkpoint as ckpt_module
+    from ganforge.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+
+    g, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+    ckpt_dir = tmp_path / "checkpoints"
+    first = save_checkpoint(ckpt_dir, 5, g, d, {"x": 1})
+
+    def killed(path, text):
+        raise KeyboardInterrupt  # the process dies just before ``latest`` moves
+
+    monkeypatch.setattr(ckpt_module, "write_text_atomic", killed)
+    with torch.no_grad():
+        g.weight.add_(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(ckpt_dir, 5, g, d, {"x": 2})
+    monkeypatch.undo()
+    assert latest_checkpoint(tmp_path) == first
+    assert load_checkpoint(first).state["x"] == 1
+
+    again = save_checkpoint(ckpt_dir, 5, g, d, {"x": 3})
+    assert latest_checkpoint(tmp_path) == again and load_checkpoint(again).state["x"] == 3
+    assert sorted(p.name for p in ckpt_dir.iterdir() if p.is_dir()) == [again.name]
+
+
+def test_keep_orders_checkpoints_by_step_number(tmp_path):
+    from ganforge.checkpoint import save_checkpoint
+
+    g, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+    ckpt_dir = tmp_path / "checkpoints"
+    for step in (9, 10, 100, 12_000_000):
+        save_checkpoint(ckpt_dir, step, g, d, {}, keep=2)
+    assert sorted(p.name for p in ckpt_dir.iterdir() if p.is_dir()) == ["step_0000100", "step_12000000"]
