@@ -12,7 +12,9 @@ Changing the thread count must not change the numbers: MKL's GEMMs split their w
 with more threads and round differently (measured: 2.6e-6 apart after 15 steps). MKL's
 *strict conditional numerical reproducibility* mode (``MKL_CBWR=AUTO,STRICT``) makes its GEMMs
 bitwise identical for any thread count at no measured cost; :func:`request_reproducible_gemm` asks
-for it. ganforge's own kernels and torch's fused Adam are thread-count invariant by construction.
+for it. ganforge's own kernels and torch's fused Adam are thread-count invariant by construction;
+torch's CPU BatchNorm is not (its reductions depend on the thread count), so networks with
+BatchNorm need a fixed ``--threads`` for bit-identical reruns.
 """
 
 from __future__ import annotations
