@@ -132,3 +132,12 @@ def test_error_messages_keep_square_brackets(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert run_cli("sample", "runs/[red]nope", "-o", "x.npy") == 2
     assert "runs/[red]nope" in capsys.readouterr().err
+
+
+def test_the_command_starts_without_importing_torch():
+    """Usage errors answer at once, and Ctrl-C while torch loads reaches the CLI's own handler."""
+    code = ("import sys; from ganforge.cli.main import build_parser; build_parser(); "
+            "import ganforge, os; assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert os.environ['MKL_CBWR']")
+    subprocess.run([sys.executable, "-c", code], check=True, env={k: v for k, v in os.environ.items()
+                                                                   if k != "MKL_CBWR"})

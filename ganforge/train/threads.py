@@ -39,7 +39,8 @@ def request_reproducible_gemm() -> None:
     """Ask MKL for GEMMs that give the same bits whatever the thread count.
 
     MKL reads ``MKL_CBWR`` once, at its first call, so this must run before the first matrix
-    product of the process (``import ganforge`` does it). A value the user set is kept.
+    product of the process; ``import ganforge`` sets the same variable (without importing this
+    module, which imports torch). A value the user set is kept.
     """
     os.environ.setdefault(REPRODUCIBLE_GEMM_ENV, REPRODUCIBLE_GEMM_VALUE)
 
