@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+from pathlib import Path
 from typing import Any
 
 from ganforge.config import RunConfig, apply_set, load_toml, merge_settings
+from ganforge.errors import ConfigError
 from ganforge.registry import Registry
 
 FLAGS: tuple[tuple[str, Any, str], ...] = (
@@ -90,10 +93,39 @@ def config_from_args(args: argparse.Namespace, registry: Registry | None = None)
         flag = getattr(args, field.name, None)
         if flag is not None and field.name != "options":
             values[field.name] = flag
+    if values.get("resume") and values.get("out"):
+        values = resumed_settings(Path(values["out"]), values, args.assignments)
     config = RunConfig.from_dict(values)
     config.options = apply_set(config.options, args.assignments)
     config.validate()
     return config
+
+
+# What defines the networks and the data: a resumed run cannot change them.
+FIXED_ON_RESUME = ("data", "gen", "disc", "loss", "z_dim")
+
+
+def resumed_settings(out: Path, given: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
+    """``--resume``: the run's recorded config.json, with only what was given now on top.
+
+    Without this, every flag left out would silently fall back to its default (a batch of 64
+    instead of the run's 100) and a missing ``--data`` would rebuild the wrong networks.
+    """
+    record_path = out / "config.json"
+    if not record_path.is_file():
+        return given
+    try:
+        recorded = json.loads(record_path.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{record_path} is unreadable ({exc}); cannot --resume this run") from None
+    merged = merge_settings(recorded, given)
+    changed = [k for k in FIXED_ON_RESUME if k in given and given[k] != recorded.get(k)]
+    changed += [f"{item.partition('=')[0]}" for item in assignments
+                if item.partition(".")[0] in ("gen", "disc", "data")]
+    if changed:
+        raise ConfigError(f"--resume continues the run in {out} as it was built; it cannot change "
+                          f"{', '.join(changed)}. Leave them out, or start a new run with another --out")
+    return {**merged, "resume": True, "out": str(out)}
 
 
 def stop_on_sigterm() -> None:

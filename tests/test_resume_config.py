@@ -1,0 +1,36 @@
+"""--resume continues the run as it was recorded: flags left out keep the run's values."""
+
+from __future__ import annotations
+
+import json
+
+from ganforge.cli.main import main
+
+
+def _config(out):
+    return json.loads((out / "config.json").read_text())["config"]
+
+
+def test_resume_keeps_the_recorded_settings_and_takes_new_steps(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["run", "--data", "ring8", "--steps", "6", "--batch-size", "20", "--ckpt-every", "3",
+                 "--lr-d", "3e-4", "--out", str(out), "--set", "gen.hidden=8", "--set", "disc.hidden=8"]) == 0
+    # no --data, no --batch-size, no --set: all come from the run's config.json
+    assert main(["run", "--resume", "--out", str(out), "--steps", "9"]) == 0
+    config = _config(out)
+    assert (config["data"], config["batch_size"], config["ckpt_every"], config["steps"]) == ("ring8", 20, 3, 9)
+    assert config["lr_d"] == 3e-4 and config["options"]["gen"]["hidden"] == 8
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 9
+
+
+def test_resume_refuses_to_change_what_built_the_networks(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["run", "--data", "ring8", "--steps", "4", "--out", str(out), "--set", "gen.hidden=8"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--resume", "--out", str(out), "--data", "grid25", "--steps", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot change data" in err and "another --out" in err and "Traceback" not in err
+    assert main(["run", "--resume", "--out", str(out), "--set", "gen.hidden=16", "--steps", "8"]) == 2
+    assert "gen.hidden" in capsys.readouterr().err
+    assert _config(out)["data"] == "ring8"  # nothing was rewritten
