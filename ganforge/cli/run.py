@@ -105,6 +105,11 @@ def config_from_args(args: argparse.Namespace, registry: Registry | None = None)
 FIXED_ON_RESUME = ("data", "gen", "disc", "loss", "z_dim")
 
 
+def _same(value: Any) -> Any:
+    """JSON turns tuples into lists: compare them alike."""
+    return list(value) if isinstance(value, (tuple, list)) else value
+
+
 def resumed_settings(out: Path, given: dict[str, Any], assignments: list[str]) -> dict[str, Any]:
     """``--resume``: the run's recorded config.json, with only what was given now on top.
 
@@ -120,8 +125,11 @@ def resumed_settings(out: Path, given: dict[str, Any], assignments: list[str]) -
         raise ConfigError(f"{record_path} is unreadable ({exc}); cannot --resume this run") from None
     merged = merge_settings(recorded, given)
     changed = [k for k in FIXED_ON_RESUME if k in given and given[k] != recorded.get(k)]
-    changed += [f"{item.partition('=')[0]}" for item in assignments
-                if item.partition(".")[0] in ("gen", "disc", "data")]
+    recorded_options = recorded.get("options") or {}
+    for section, options in apply_set({}, assignments).items():
+        if section in ("gen", "disc", "data"):
+            changed += [f"{section}.{key}" for key, value in options.items()
+                        if _same(value) != _same(recorded_options.get(section, {}).get(key))]
     if changed:
         raise ConfigError(f"--resume continues the run in {out} as it was built; it cannot change "
                           f"{', '.join(changed)}. Leave them out, or start a new run with another --out")
