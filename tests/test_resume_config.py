@@ -34,3 +34,16 @@ def test_resume_refuses_to_change_what_built_the_networks(tmp_path, capsys):
     assert main(["run", "--resume", "--out", str(out), "--set", "gen.hidden=16", "--steps", "8"]) == 2
     assert "gen.hidden" in capsys.readouterr().err
     assert _config(out)["data"] == "ring8"  # nothing was rewritten
+
+
+def test_checkpoints_without_latest_are_never_restarted_over(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["run", "--data", "ring8", "--steps", "4", "--ckpt-every", "2", "--out", str(out)]) == 0
+    (out / "checkpoints" / "latest").unlink()
+    metrics = (out / "metrics.jsonl").read_text()
+    capsys.readouterr()
+    for extra in ([], ["--resume"]):
+        assert main(["run", "--data", "ring8", "--steps", "8", "--out", str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert "no `latest`" in err and "step_0000004" in err
+    assert (out / "metrics.jsonl").read_text() == metrics  # nothing deleted

@@ -204,6 +204,12 @@ class Trainer:
         if existing is not None and not self.config.resume:
             raise ConfigError(f"{root} already holds a run (checkpoint {existing.name}); pass "
                               f"--resume to continue it or choose another --out")
+        orphans = sorted(self.paths.checkpoints.glob("step_*")) if existing is None else []
+        if orphans:  # checkpoints without a `latest` pointer: never restart over them silently
+            raise ConfigError(
+                f"{self.paths.checkpoints} holds checkpoints ({orphans[-1].name}, ...) but no `latest` "
+                f"pointer naming one; write the folder name to continue from into "
+                f"{self.paths.checkpoints / 'latest'} and --resume, or choose another --out")
         if existing is not None:
             self._restore(existing)
         elif root.exists() and self.paths.metrics.exists():
