@@ -27,6 +27,7 @@ from ganforge.train.device import resolve_device, seed_everything
 from ganforge.train.ema import EmaGenerator
 from ganforge.train.schedules import LrSchedule
 from ganforge.train.provenance import provenance
+from ganforge.train.run_lock import RunLock
 from ganforge.train.step import GanStep
 from ganforge.train.threads import ThreadTuner
 
@@ -83,6 +84,7 @@ class Trainer:
         if self.config.out is None:
             self.config.out = default_out(self.config)
         self.paths = RunPaths(Path(self.config.out))
+        self.run_lock = RunLock(self.paths.root)
         self.device = resolve_device(self.config.device)
         self.data_rng = seed_everything(self.config.seed)
         self.data = build_dataset(self.config, registry)
@@ -133,7 +135,12 @@ class Trainer:
         """Prepare the run folder (restoring a checkpoint on resume), set the thread count and
         call the plugins' ``ganforge_on_train_start``. :meth:`fit` calls it; so do benchmarks that
         drive :meth:`train` themselves."""
-        self._prepare_run_dir()
+        self.run_lock.acquire()
+        try:
+            self._prepare_run_dir()
+        except BaseException:
+            self.run_lock.release()
+            raise
         self.threads.start()
         c = self.config
         self.step_fn = GanStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
@@ -149,6 +156,7 @@ class Trainer:
             self.pm.hook.ganforge_on_train_end(trainer=self)
         finally:
             self.threads.restore()
+            self.run_lock.release()
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.config.z_dim, device=self.device)
