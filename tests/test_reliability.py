@@ -32,7 +32,7 @@ def wait_for_checkpoint(out, timeout=60.0):
     pytest.fail("no checkpoint appeared")
 
 
-@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP])
 def test_killed_run_keeps_a_good_checkpoint_and_resumes(tmp_path, sig):
     out = tmp_path / "run"
     proc = start(out)
@@ -40,7 +40,7 @@ def test_killed_run_keeps_a_good_checkpoint_and_resumes(tmp_path, sig):
     time.sleep(random.uniform(0.0, 0.5))  # land anywhere, including in the middle of a save
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    if sig == signal.SIGTERM:
+    if sig in (signal.SIGTERM, signal.SIGHUP):
         assert proc.returncode == 130 and "checkpoint is intact" in err and "Traceback" not in err
     ckpt = load_checkpoint(latest_checkpoint(out))  # verifies every file against its manifest
     assert ckpt.step > 0

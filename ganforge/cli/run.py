@@ -137,13 +137,16 @@ def resumed_settings(out: Path, given: dict[str, Any], assignments: list[str]) -
 
 
 def stop_on_sigterm() -> None:
-    """Treat SIGTERM (kill, a scheduler's pre-emption) like Ctrl-C: save a checkpoint, then stop."""
+    """Treat SIGTERM (kill, a scheduler's pre-emption) and SIGHUP (the terminal closed) like
+    Ctrl-C: save a checkpoint, then stop."""
     import signal
 
     def interrupt(signum, frame):  # type: ignore[no-untyped-def]
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)
 
 
 def handle(args: argparse.Namespace) -> int:
