@@ -141,3 +141,23 @@ def test_the_command_starts_without_importing_torch():
             "assert os.environ['MKL_CBWR']")
     subprocess.run([sys.executable, "-c", code], check=True, env={k: v for k, v in os.environ.items()
                                                                    if k != "MKL_CBWR"})
+
+
+def test_bad_outputs_and_too_few_samples_are_usage_errors(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    assert run_cli("run", "--data", "ring8", "--steps", "2", "--out", "afile") == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    assert run_cli("run", "--data", "ring8", "--steps", "4", "--out", "r", "--set", "gen.hidden=8",
+                   "--set", "disc.hidden=8") == 0
+    (tmp_path / "outdir").mkdir()
+    capsys.readouterr()
+    assert run_cli("sample", "r", "-n", "3", "-o", "outdir") == 2  # no suffix: refused as a format
+    assert run_cli("sample", "r", "-n", "3", "-o", "outdir.npy") == 0
+    (tmp_path / "dir.npy").mkdir()
+    capsys.readouterr()
+    assert run_cli("sample", "r", "-n", "3", "-o", "dir.npy") == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert run_cli("eval", "r", "-n", "1") == 2
+    err = capsys.readouterr().err
+    assert "evaluate more samples" in err and "Traceback" not in err

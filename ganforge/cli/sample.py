@@ -36,6 +36,8 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {out}: unknown format {out.suffix or '(none)'}; use a name ending in .npy or .png")
     if args.n < 1:
         raise UsageError("-n must be at least 1")
+    if out.is_dir():
+        raise UsageError(f"-o {out} is a folder; give a file name such as {out / 'samples.npy'}")
     _, registry = load_registry()
     run = load_run(args.run_dir, registry, ema=args.ema)
     samples = run.sample(args.n, seed=args.seed)

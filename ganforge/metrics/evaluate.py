@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ganforge.data import GanDataset
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, UsageError
 from ganforge.metrics.base import EvalData, Metric
 from ganforge.registry import Registry
 
@@ -73,6 +73,14 @@ def generate(generator: nn.Module, z_dim: int, n: int, seed: int, batch_size: in
     return torch.cat(out)
 
 
+def _compute(name: str, metric: Metric, data: EvalData) -> dict[str, float]:
+    """A metric's values; its complaint about the inputs (too few samples) becomes a usage error."""
+    try:
+        return metric.compute(data)
+    except ValueError as exc:
+        raise UsageError(f"metric {name!r} cannot be computed: {exc}; evaluate more samples (-n)") from None
+
+
 def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Registry,
              metrics: Sequence[str] | None = None, n: int | None = None, seed: int = 0, step: int = 0,
              options: dict[str, Any] | None = None, floor: bool = True) -> EvalResult:
@@ -87,8 +95,8 @@ def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Re
     extractor = build_extractor(registry, dataset, options)
     data = EvalData(fake, real, dataset.info, dataset, extractor, seed)
     result = EvalResult(step, len(fake), len(real))
-    for metric in built.values():
-        result.values.update(metric.compute(data))
+    for name, metric in built.items():
+        result.values.update(_compute(name, metric, data))
     if floor and any(m.has_floor for m in built.values()) and len(real) >= 8:
         half = len(real) // 2
         order = torch.randperm(len(real), generator=rng)
@@ -97,7 +105,7 @@ def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Re
         if "real_features" in data._cache:  # the halves' features are already known: no second pass
             features = data._cache["real_features"]
             floor_data._cache.update(fake_features=features[ia], real_features=features[ib])
-        for metric in built.values():
+        for name, metric in built.items():
             if metric.has_floor:
-                result.floor.update(metric.compute(floor_data))
+                result.floor.update(_compute(name, metric, floor_data))
     return result

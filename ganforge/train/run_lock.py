@@ -23,7 +23,13 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.parent.exists() and not self.path.parent.is_dir():
+            raise ConfigError(f"--out {self.path.parent} is a file, not a folder; choose another --out")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the run folder {self.path.parent} ({exc.strerror}); "
+                              f"choose an --out you can write to") from None
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

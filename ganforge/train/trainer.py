@@ -208,6 +208,8 @@ class Trainer:
 
     def _prepare_run_dir(self) -> None:
         root = self.paths.root
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"--out {root} is a file, not a folder; choose another --out")
         existing = latest_checkpoint(root) if root.exists() else None
         if existing is not None and not self.config.resume:
             raise ConfigError(f"{root} already holds a run (checkpoint {existing.name}); pass "
