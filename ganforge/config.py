@@ -136,10 +136,39 @@ class RunConfig:
         if unknown:
             raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known))}")
         values = dict(data)
+        for key, value in values.items():
+            _check_type(key, value)
         for key in ("betas", "eval_metrics"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+
+_KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+
+
+def _check_type(key: str, value: Any) -> None:
+    """A config value of the wrong type (TOML ``steps = "ten"``) gets a message naming the key."""
+    if value is None or key == "options":
+        if key == "options" and not (value is None or isinstance(value, dict)):
+            raise ConfigError(f"config key 'options' must be a table of option tables, got {value!r}")
+        return
+    annotation = str(RunConfig.__dataclass_fields__[key].type)
+    if annotation.startswith("tuple"):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key {key!r} must be a list such as [0.5, 0.999], got {value!r}")
+        if key == "betas" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"config key 'betas' must be two numbers such as [0.5, 0.999], got {value!r}")
+        return
+    kind = annotation.split("|")[0].strip()
+    expected = _KINDS.get(kind)
+    if expected is None:
+        return
+    wrong_bool = isinstance(value, bool) and kind != "bool"
+    if wrong_bool or not isinstance(value, expected):
+        example = {"int": "12000", "float": "2e-4", "str": '"mnist"', "bool": "true"}[kind]
+        raise ConfigError(f"config key {key!r} must be {'a number' if kind in ('int', 'float') else 'a ' + kind}"
+                          f" such as {key} = {example}, got {value!r}")
 
 
 def merge_settings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

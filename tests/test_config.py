@@ -44,3 +44,19 @@ def test_a_table_name_key_chooses_the_component(tmp_path):
     raw = load_toml(path)
     assert raw["loss"] == "rpgan" and raw["steps"] == 3
     assert raw["options"] == {"loss": {"gamma": 0.5}, "disc": {"hidden": [8]}}
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"steps": "abc"}, "config key 'steps' must be a number"),
+    ({"betas": "ab"}, "config key 'betas' must be a list"),
+    ({"betas": ["a", "b"]}, "two numbers"),
+    ({"lr_g": "fast"}, "config key 'lr_g' must be a number"),
+    ({"data": 3}, "config key 'data' must be a str"),
+    ({"resume": "yes"}, "config key 'resume' must be a bool"),
+    ({"steps": True}, "must be a number"),
+])
+def test_wrong_types_are_named(values, message):
+    from ganforge.config import RunConfig
+
+    with pytest.raises(ConfigError, match=message):
+        RunConfig.from_dict(values)
