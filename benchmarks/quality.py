@@ -51,7 +51,7 @@ def score(data: str, samples: np.ndarray) -> dict[str, float]:
 
 
 def one_run(label: str, data: str, seed: int, run_args: list[str], workdir: Path) -> dict:
-    out = workdir / f"{label}-s{seed}"
+    out = workdir / f"{label.split(' ')[0]}-{data}-s{seed}"
     start = time.perf_counter()
     ganforge("run", *run_args, "--seed", str(seed), "--out", str(out), "--log-every", "1000")
     seconds = time.perf_counter() - start
