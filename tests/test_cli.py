@@ -86,6 +86,8 @@ def test_toml_config_and_set_options(tmp_path):
     (["run", "--data", "mnist", "--set", "data.root=/no/such/dir"], "does not exist"),
     (["run", "--data", "ring8", "--set", "gen.width=3"], "does not accept"),
     (["run", "--device", "tpu"], "--device must be one of"),
+    (["run", "--set", "disc.dropout=2"], "disc.dropout must be a probability in [0, 1)"),
+    (["run", "--set", "disc.dropout=-0.1"], "disc.dropout must be a probability"),
     (["sample", "/no/such/run", "-o", "x.npy"], "not a ganforge run folder"),
     (["sample", ".", "-o", "x.txt"], "use a name ending in .npy or .png"),
     (["frobnicate"], "invalid choice"),

@@ -169,6 +169,14 @@ def _pack_size(pack: int | None) -> int:
     return pack
 
 
+def _dropout_rate(dropout: float) -> float:
+    ok = isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout < 1
+    if not ok:
+        raise ConfigError("disc.dropout must be a probability in [0, 1) (0: off), such as "
+                          f"--set disc.dropout=0.3; got {dropout!r}")
+    return float(dropout)
+
+
 def _maxout_pieces(maxout: int | None) -> int:
     if maxout is None:
         return 0
@@ -227,7 +235,7 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         small = low_dimensional(sample_shape)
         hidden = hidden if hidden is not None else ((200,) * 3 if small else (512, 256))
-        dropout = dropout if dropout is not None else (0.0 if small else 0.3)
+        dropout = _dropout_rate(dropout if dropout is not None else (0.0 if small else 0.3))
         mbstd = mbstd if mbstd is not None else not small
         self.pack = _pack_size(pack)
         pieces = _maxout_pieces(maxout)
