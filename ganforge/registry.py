@@ -54,7 +54,15 @@ class Component:
                 f"{self.kind} {self.name!r} does not accept these options: {exc}. "
                 f"Its parameters: {_parameters(self.factory)}."
             ) from None
-        return self.factory(*bound.args, **bound.kwargs)
+        try:
+            return self.factory(*bound.args, **bound.kwargs)
+        except (TypeError, ValueError) as exc:
+            if not kwargs:  # no user option involved: a bug, not a usage error
+                raise
+            from ganforge.errors import ConfigError
+
+            given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+            raise ConfigError(f"{self.kind} {self.name!r} cannot be built with {given}: {exc}") from None
 
 
 def _parameters(factory: Callable[..., Any]) -> str:

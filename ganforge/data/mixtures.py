@@ -17,6 +17,10 @@ class GaussianMixture(SampledDataset):
     """Equal-weight isotropic Gaussians at ``modes`` with standard deviation ``std``."""
 
     def __init__(self, modes: torch.Tensor, std: float) -> None:
+        if not (isinstance(std, (int, float)) and std > 0):
+            from ganforge.errors import ConfigError
+
+            raise ConfigError(f"data.std must be a positive standard deviation such as 0.01, got {std!r}")
         self.modes = modes.to(torch.float32)
         self.std = float(std)
         self.info = DataInfo(sample_shape=(2,), value_range=None, modality="points")

@@ -235,6 +235,8 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         small = low_dimensional(sample_shape)
         hidden = hidden if hidden is not None else ((200,) * 3 if small else (512, 256))
+        if isinstance(slope, bool) or not isinstance(slope, (int, float)) or slope < 0:
+            raise ConfigError(f"disc.slope must be a LeakyReLU slope >= 0 such as --set disc.slope=0.2; got {slope!r}")
         dropout = _dropout_rate(dropout if dropout is not None else (0.0 if small else 0.3))
         mbstd = mbstd if mbstd is not None else not small
         self.pack = _pack_size(pack)
