@@ -40,7 +40,6 @@ FLAGS: tuple[tuple[str, Any, str], ...] = (
 
 def thread_count(text: str) -> int:
     """``--threads``: ``auto`` (0) or a positive count."""
-    from ganforge.errors import ConfigError
     from ganforge.train.threads import parse_threads
 
     try:

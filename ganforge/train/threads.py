@@ -11,8 +11,8 @@ step time jumps (a competitor arrived) or every ``period_s`` seconds (a competit
 Changing the thread count must not change the numbers: MKL's GEMMs split their work differently
 with more threads and round differently (measured: 2.6e-6 apart after 15 steps). MKL's
 *strict conditional numerical reproducibility* mode (``MKL_CBWR=AUTO,STRICT``) makes its GEMMs
-bitwise identical for any thread count at no measured cost; :func:`request_reproducible_gemm` asks
-for it. ganforge's own kernels and torch's fused Adam are thread-count invariant by construction;
+bitwise identical for any thread count at no measured cost; ``import ganforge`` asks for it
+(``ganforge/__init__.py``, before torch can run a GEMM). ganforge's own kernels and torch's fused Adam are thread-count invariant by construction;
 torch's CPU BatchNorm is not (its reductions depend on the thread count), so networks with
 BatchNorm need a fixed ``--threads`` for bit-identical reruns.
 """
@@ -30,19 +30,8 @@ from pathlib import Path
 import torch
 
 REPRODUCIBLE_GEMM_ENV = "MKL_CBWR"
-REPRODUCIBLE_GEMM_VALUE = "AUTO,STRICT"
 _MKL_CBWR_ALL = -1
 _MKL_CBWR_STRICT = 0x10000
-
-
-def request_reproducible_gemm() -> None:
-    """Ask MKL for GEMMs that give the same bits whatever the thread count.
-
-    MKL reads ``MKL_CBWR`` once, at its first call, so this must run before the first matrix
-    product of the process; ``import ganforge`` sets the same variable (without importing this
-    module, which imports torch). A value the user set is kept.
-    """
-    os.environ.setdefault(REPRODUCIBLE_GEMM_ENV, REPRODUCIBLE_GEMM_VALUE)
 
 
 def gemm_reproducibility() -> str:

@@ -138,17 +138,18 @@ class Trainer:
         self.run_lock.acquire()
         try:
             self._prepare_run_dir()
-        except BaseException:
+            self.threads.start()
+            c = self.config
+            self.step_fn = GanStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
+                                   self.data.batches(c.batch_size, self.data_rng), batch_size=c.batch_size,
+                                   z_dim=c.z_dim, n_critic=c.n_critic, device=self.device)
+            self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
+            self._t0 = self._window_t0 = time.perf_counter()
+            self.pm.hook.ganforge_on_train_start(trainer=self)
+        except BaseException:  # fit() only stops what started: undo here
+            self.threads.restore()
             self.run_lock.release()
             raise
-        self.threads.start()
-        c = self.config
-        self.step_fn = GanStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
-                               self.data.batches(c.batch_size, self.data_rng), batch_size=c.batch_size,
-                               z_dim=c.z_dim, n_critic=c.n_critic, device=self.device)
-        self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
-        self._t0 = self._window_t0 = time.perf_counter()
-        self.pm.hook.ganforge_on_train_start(trainer=self)
 
     def stop(self) -> None:
         """Call the plugins' ``ganforge_on_train_end`` and give torch its thread count back."""
