@@ -90,8 +90,8 @@ def test_rpgan_matches_the_paired_formula():
     loss = RelativisticPairingLoss()
     d = loss.d_loss(torch.from_numpy(real), torch.from_numpy(fake)).item()
     g = loss.g_loss(torch.from_numpy(fake), torch.from_numpy(real)).item()
-    assert d == pytest.approx(minus_log_sigmoid(real - fake).mean(), rel=1e-12)
-    assert g == pytest.approx(minus_log_sigmoid(fake - real).mean(), rel=1e-12)
+    assert d == pytest.approx(minus_log_sigmoid(real - fake).mean(), rel=1e-9)  # two float64 formulas of softplus agree to ~1e-11
+    assert g == pytest.approx(minus_log_sigmoid(fake - real).mean(), rel=1e-9)
 
 
 def test_rpgan_pairs_elementwise_not_all_against_all():
