@@ -5,13 +5,16 @@ Layout under ``RUN/checkpoints/``::
     step_0001000/generator.safetensors      model weights (safetensors: no pickle, mmap-able)
     step_0001000/discriminator.safetensors
     step_0001000/generator_ema.safetensors  the generator's weight average (when --ema is on)
-    step_0001000/state.pt                   optimiser and RNG state, step (torch.save, weights_only)
+    step_0001000/state.safetensors          optimiser, RNG and data-position tensors
+    step_0001000/state.json                 the rest of that state (see ganforge.tensor_tree)
     step_0001000/manifest.json              step and the SHA-256 of every file above
     latest                                  the name of the newest complete checkpoint
 
 A checkpoint is written into a hidden temporary folder, fsynced, then renamed into place; only
 then is ``latest`` replaced (write-temp-then-``os.replace``). A reader that follows ``latest``
-therefore always finds a complete, verified checkpoint.
+therefore always finds a complete, verified checkpoint. Nothing in a checkpoint is a pickle:
+checkpoints of ganforge before 0.4 kept the state in ``state.pt``, which is still read
+(``weights_only``) so their runs can resume.
 """
 
 from __future__ import annotations
@@ -25,13 +28,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ganforge import tensor_tree
 from ganforge.errors import CheckpointError
 
 LATEST = "latest"
-FILES = ("generator.safetensors", "discriminator.safetensors", "state.pt")
+FILES = ("generator.safetensors", "discriminator.safetensors", "state.safetensors", "state.json")
+LEGACY_STATE = "state.pt"
 EMA_FILE = "generator_ema.safetensors"
 
 
@@ -87,7 +93,9 @@ def save_checkpoint(ckpt_dir: Path, step: int, generator: nn.Module, discriminat
     tmp.mkdir()
     save_file(_weights(generator), str(tmp / FILES[0]))
     save_file(_weights(discriminator), str(tmp / FILES[1]))
-    torch.save({**state, "step": step}, tmp / FILES[2])
+    state_tensors, state_json = tensor_tree.split({**state, "step": step})
+    save_file(state_tensors, str(tmp / FILES[2]))
+    (tmp / FILES[3]).write_text(state_json)
     files = list(FILES)
     if generator_ema is not None:
         save_file(_weights(generator_ema), str(tmp / EMA_FILE))
@@ -134,18 +142,43 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 
 
 def load_checkpoint(path: Path, *, verify: bool = True) -> Checkpoint:
-    """Read a checkpoint folder, checking every file against its manifest."""
+    """Read a checkpoint folder, checking every file against its manifest. Anything malformed
+    (manifest, tensor files, state) is a :class:`CheckpointError` naming the folder."""
     path = Path(path)
     try:
         manifest = json.loads((path / "manifest.json").read_text())
     except (OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} has no readable manifest.json: {exc}") from None
+    files = manifest.get("sha256") if isinstance(manifest, dict) else None
+    step = manifest.get("step") if isinstance(manifest, dict) else None
+    if (not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values())
+            or isinstance(step, bool) or not isinstance(step, int) or step < 0
+            or not {FILES[0], FILES[1]} <= files.keys()):
+        raise CheckpointError(f"checkpoint {path} has a malformed manifest.json (it needs a step and the "
+                              f"SHA-256 of each file); the checkpoint is damaged, use an earlier one")
     if verify:
-        for f, digest in manifest["sha256"].items():
+        for f, digest in files.items():
             if not (path / f).is_file() or _sha256(path / f) != digest:
                 raise CheckpointError(f"checkpoint file {path / f} is missing or does not match its "
                                       f"manifest; the checkpoint is damaged, use an earlier one")
-    state = torch.load(path / FILES[2], map_location="cpu", weights_only=True)
-    ema = load_file(str(path / EMA_FILE)) if EMA_FILE in manifest["sha256"] else None
-    return Checkpoint(path, int(manifest["step"]), load_file(str(path / FILES[0])),
-                      load_file(str(path / FILES[1])), state, ema)
+    state = _load_state(path, files)
+    try:
+        ema = load_file(str(path / EMA_FILE)) if EMA_FILE in files else None
+        generator, discriminator = load_file(str(path / FILES[0])), load_file(str(path / FILES[1]))
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        raise CheckpointError(f"checkpoint {path} holds an unreadable weights file ({exc}); "
+                              f"use an earlier checkpoint") from None
+    return Checkpoint(path, step, generator, discriminator, state, ema)
+
+
+def _load_state(path: Path, files: dict[str, str]) -> dict[str, Any]:
+    if LEGACY_STATE in files:
+        return torch.load(path / LEGACY_STATE, map_location="cpu", weights_only=True)
+    try:
+        state = tensor_tree.join(load_file(str(path / FILES[2])), (path / FILES[3]).read_text())
+    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        raise CheckpointError(f"checkpoint {path} has an unreadable training state ({exc}); "
+                              f"use an earlier checkpoint") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path}: {FILES[3]} does not hold a training state")
+    return state

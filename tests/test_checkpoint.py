@@ -41,10 +41,10 @@ def test_crash_mid_save_leaves_the_last_good_checkpoint(tmp_path, monkeypatch):
     save_checkpoint(tmp_path / "checkpoints", 1, g, d, {})
     import ganforge.checkpoint as ck
 
-    def dying_save(*args, **kwargs):
+    def dying_split(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ck.torch, "save", dying_save)
+    monkeypatch.setattr(ck.tensor_tree, "split", dying_split)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(tmp_path / "checkpoints", 2, g, d, {})
     assert load_checkpoint(latest_checkpoint(tmp_path)).step == 1

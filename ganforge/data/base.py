@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -35,7 +36,12 @@ class GanDataset(ABC):
 
     @abstractmethod
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-        """An endless stream of training batches of shape ``(batch_size, *sample_shape)``."""
+        """An endless stream of training batches of shape ``(batch_size, *sample_shape)``.
+
+        For an exact ``--resume`` the stream must depend only on ``generator``. A stream that also
+        has ``state_dict()`` / ``load_state_dict(state)`` (as the built-in ones do) is restored
+        from its state; any other is replayed: the trainer redraws, and drops, as many batches as
+        the run had drawn."""
 
     @abstractmethod
     def real_samples(self, n: int, generator: torch.Generator, split: str = "test") -> torch.Tensor:
@@ -49,16 +55,13 @@ class TensorDataset(GanDataset):
     def __init__(self, train: torch.Tensor, test: torch.Tensor, info: DataInfo) -> None:
         self.train, self.test, self.info = train, test, info
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    def batches(self, batch_size: int, generator: torch.Generator) -> EpochBatches:
         n = len(self.train)
         if batch_size > n:
             from ganforge.errors import ConfigError
 
             raise ConfigError(f"--batch-size {batch_size} is larger than the data set ({n} samples)")
-        while True:
-            order = torch.randperm(n, generator=generator)
-            for start in range(0, n - batch_size + 1, batch_size):  # drop the ragged last batch
-                yield self.train[order[start : start + batch_size]]
+        return EpochBatches(self.train, batch_size, generator)
 
     def real_samples(self, n: int, generator: torch.Generator, split: str = "test") -> torch.Tensor:
         """``split``: "test" (held out; the training set if there is none), "train" or "all"."""
@@ -76,9 +79,63 @@ class SampledDataset(GanDataset):
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """``n`` fresh samples."""
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
-        while True:
-            yield self.sample(batch_size, generator)
+    def batches(self, batch_size: int, generator: torch.Generator) -> SampledBatches:
+        return SampledBatches(self, batch_size, generator)
 
     def real_samples(self, n: int, generator: torch.Generator, split: str = "test") -> torch.Tensor:
         return self.sample(n, generator)
+
+
+class EpochBatches:
+    """Batches of a fixed set, reshuffled every epoch with ``generator``; the ragged last batch of
+    an epoch is dropped. Its state, the generator's state when the epoch's order was drawn and the
+    position in that order, lets a resumed run continue mid-epoch with the very same batches."""
+
+    def __init__(self, samples: torch.Tensor, batch_size: int, generator: torch.Generator) -> None:
+        self.samples, self.batch_size, self.generator = samples, batch_size, generator
+        self.order: torch.Tensor | None = None
+        self.epoch_rng = generator.get_state()
+        self.position = 0
+
+    def __iter__(self) -> EpochBatches:
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        if self.order is None or self.position + self.batch_size > len(self.samples):
+            self.epoch_rng = self.generator.get_state()
+            self.order = torch.randperm(len(self.samples), generator=self.generator)
+            self.position = 0
+        batch = self.samples[self.order[self.position : self.position + self.batch_size]]
+        self.position += self.batch_size
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch_rng": self.epoch_rng, "position": self.position, "started": self.order is not None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.order = None
+        self.position = 0
+        if state["started"]:
+            self.generator.set_state(state["epoch_rng"])
+            self.epoch_rng = state["epoch_rng"]
+            self.order = torch.randperm(len(self.samples), generator=self.generator)
+            self.position = int(state["position"])
+
+
+class SampledBatches:
+    """Fresh samples for every batch; the generator's state is the whole state of the stream."""
+
+    def __init__(self, dataset: SampledDataset, batch_size: int, generator: torch.Generator) -> None:
+        self.dataset, self.batch_size, self.generator = dataset, batch_size, generator
+
+    def __iter__(self) -> SampledBatches:
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        return self.dataset.sample(self.batch_size, self.generator)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"rng": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["rng"])

@@ -23,12 +23,14 @@ from ganforge.train.build import (
     build_optimizer,
     resolve_config,
 )
-from ganforge.train.device import resolve_device, seed_everything
+from ganforge.train.batch_stream import ResumableBatches
+from ganforge.train.device import global_rng_state, resolve_device, seed_everything, set_global_rng_state
 from ganforge.train.ema import EmaGenerator
 from ganforge.train.schedules import LrSchedule
 from ganforge.train.provenance import provenance
 from ganforge.train.run_lock import RunLock
 from ganforge.train.step import GanStep
+from ganforge.train.stop_requests import StopRequests
 from ganforge.train.threads import ThreadTuner
 
 N_FIXED_IMAGES = 64
@@ -89,6 +91,7 @@ class Trainer:
         self.data_rng = seed_everything(self.config.seed)
         self.data = build_dataset(self.config, registry)
         self.info = self.data.info
+        self.batches = ResumableBatches(self.data.batches(self.config.batch_size, self.data_rng), self.data_rng)
         gen, disc = build_models(self.config, registry, self.info)
         self.generator, self.discriminator = gen.to(self.device), disc.to(self.device)
         self.loss = build_loss(self.config, registry)
@@ -107,6 +110,8 @@ class Trainer:
         self.logs: dict[str, Any] = {}
         self._window: dict[str, torch.Tensor] = {}
         self._window_steps = 0
+        self.stop_requests: StopRequests | None = None
+        self._mid_step = False
 
     def _fixed_rng(self) -> torch.Generator:
         rng = torch.Generator()
@@ -116,19 +121,26 @@ class Trainer:
     # -- public API ---------------------------------------------------------------------------
 
     def fit(self) -> Path:
-        """Run the configured number of steps; return the run folder."""
-        self.start()
-        try:
-            self.train(self.config.steps - self.step)
-            self.save_checkpoint()
-            self.save_samples()
-            if self.paths.metrics.exists():
-                artifacts.plot_losses(self.paths.metrics, self.paths.losses_plot)
-        except KeyboardInterrupt:
-            self.save_checkpoint()  # atomic: the previous good checkpoint survives a second Ctrl-C
-            raise
-        finally:
-            self.stop()
+        """Run the configured number of steps; return the run folder.
+
+        Ctrl-C, SIGTERM or SIGHUP stop the run after the step in progress, with a checkpoint of
+        whole steps (see :mod:`ganforge.train.stop_requests`), and then raise KeyboardInterrupt."""
+        with StopRequests() as self.stop_requests:
+            self.start()
+            try:
+                self.train(self.config.steps - self.step)
+                if self.stop_requests.requested:
+                    raise KeyboardInterrupt
+                self.save_checkpoint()
+                self.save_samples()
+                if self.paths.metrics.exists():
+                    artifacts.plot_losses(self.paths.metrics, self.paths.losses_plot)
+            except KeyboardInterrupt:
+                if not self._mid_step:  # never save half a step; the last checkpoint stays good
+                    self.save_checkpoint()
+                raise
+            finally:
+                self.stop()
         return self.paths.root
 
     def start(self) -> None:
@@ -141,7 +153,7 @@ class Trainer:
             self.threads.start()
             c = self.config
             self.step_fn = GanStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
-                                   self.data.batches(c.batch_size, self.data_rng), batch_size=c.batch_size,
+                                   self.batches, batch_size=c.batch_size,
                                    z_dim=c.z_dim, n_critic=c.n_critic, device=self.device)
             self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
             self._t0 = self._window_t0 = time.perf_counter()
@@ -170,16 +182,20 @@ class Trainer:
         hook, and the periodic pictures, checkpoints and evaluations."""
         c = self.config
         for _ in range(n):
+            if self.stop_requests is not None and self.stop_requests.requested:
+                return  # a signal arrived: stop between steps (fit() saves the checkpoint)
+            self._mid_step = True
             self.lr_schedule.apply(self.step)
             d_loss, g_loss = self.step_fn()
             self.step += 1
             if self.ema is not None:
                 self.ema.update(self.generator, self.step)
-            self.threads.step_done()
             # Accumulate on the device; synchronise only when a line is written.
             self._window["d_loss"] = self._window.get("d_loss", 0) + d_loss
             self._window["g_loss"] = self._window.get("g_loss", 0) + g_loss
             self._window_steps += 1
+            self._mid_step = False
+            self.threads.step_done()
             last = self.step == c.steps
             if (c.log_every and self.step % c.log_every == 0) or last:
                 self._log_window()
@@ -236,12 +252,19 @@ class Trainer:
         ckpt = load_checkpoint(path)
         self.generator.load_state_dict(ckpt.generator)
         self.discriminator.load_state_dict(ckpt.discriminator)
-        self.opt_g.load_state_dict(ckpt.state["opt_g"])
-        self.opt_d.load_state_dict(ckpt.state["opt_d"])
+        state = ckpt.state
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
         if self.ema is not None:  # a run started without EMA starts its average here
             self.ema.load_state_dict(ckpt.generator_ema if ckpt.generator_ema is not None else ckpt.generator)
-        torch.set_rng_state(ckpt.state["torch_rng"])
-        self.data_rng.set_state(ckpt.state["data_rng"])
+        if "rng" in state:
+            set_global_rng_state(state["rng"])
+            self.batches.load_state_dict(state["batches"])
+            self._window = {k: v.to(self.device) for k, v in state["window"].items()}
+            self._window_steps = int(state["window_steps"])
+        else:  # a checkpoint of ganforge before 0.4: RNGs only, the epoch restarts
+            torch.set_rng_state(state["torch_rng"])
+            self.data_rng.set_state(state["data_rng"])
         self.step = ckpt.step
         if self.paths.metrics.exists():  # drop lines logged after the checkpoint we resume from
             rows = [r for r in artifacts.read_metrics(self.paths.metrics) if r.get("step", 0) <= self.step]
@@ -263,8 +286,11 @@ class Trainer:
         for name, module in (("generator", self.generator), ("discriminator", self.discriminator)):
             if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
                 self._diverged(f"the {name}'s weights are non-finite at step {self.step}")
+        # Everything the next step depends on, so that N steps + resume N == 2N steps, bit for bit.
         state = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-                 "torch_rng": torch.get_rng_state(), "data_rng": self.data_rng.get_state()}
+                 "rng": global_rng_state(), "batches": self.batches.state_dict(),
+                 "window": {k: torch.as_tensor(v) for k, v in self._window.items()},
+                 "window_steps": self._window_steps}
         path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state,
                                generator_ema=self.ema.module if self.ema is not None else None)
         self.pm.hook.ganforge_on_checkpoint_saved(trainer=self, step=self.step, path=path)
