@@ -13,7 +13,7 @@ Layout under ``RUN/checkpoints/``::
 A checkpoint is written into a hidden temporary folder, fsynced, then renamed into place; only
 then is ``latest`` replaced (write-temp-then-``os.replace``). A reader that follows ``latest``
 therefore always finds a complete, verified checkpoint. Nothing in a checkpoint is a pickle:
-checkpoints of ganforge before 0.4 kept the state in ``state.pt``, which is still read
+checkpoints written before this format kept the state in ``state.pt``, which is still read
 (``weights_only``) so their runs can resume.
 """
 
@@ -23,6 +23,8 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -169,6 +171,21 @@ def load_checkpoint(path: Path, *, verify: bool = True) -> Checkpoint:
         raise CheckpointError(f"checkpoint {path} holds an unreadable weights file ({exc}); "
                               f"use an earlier checkpoint") from None
     return Checkpoint(path, step, generator, discriminator, state, ema)
+
+
+@contextmanager
+def restoring(path: Path) -> Iterator[None]:
+    """``with restoring(path): module.load_state_dict(...)``: a checkpoint whose tensors do not fit
+    the networks and state that the run's config.json builds (edited by hand, another
+    architecture, damage whose checksums were redone) becomes one :class:`CheckpointError`
+    instead of torch's many-line RuntimeError."""
+    try:
+        yield
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        detail = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])[:300]
+        raise CheckpointError(f"checkpoint {path} does not fit the networks and training state that the "
+                              f"run's config.json describes ({detail}); was the run folder edited or mixed "
+                              f"with another run's files? Use an earlier checkpoint") from None
 
 
 def _load_state(path: Path, files: dict[str, str]) -> dict[str, Any]:

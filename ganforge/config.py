@@ -230,8 +230,14 @@ def load_toml(path: str | Path) -> dict[str, Any]:
             raw = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist; check the --config path") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    if "options" in raw:
+        raise ConfigError(f"{path}: component options go in tables such as [gen] or [loss], not in an "
+                          f"'options' key")
+    for key, value in raw.items():
+        if key in RunConfig.__dataclass_fields__ and not (key in OPTION_SECTIONS and isinstance(value, dict)):
+            _check_type(key, value)
     options = {k: raw.pop(k) for k in list(raw) if k in OPTION_SECTIONS and isinstance(raw[k], dict)}
     for section, table in options.items():  # TOML cannot hold `loss = "x"` and a [loss] table both
         if "name" in table and section != "metric":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import math
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +26,18 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with _open(path) as fh:
             raw = fh.read()
-    except (OSError, EOFError) as exc:
+    except (OSError, EOFError, zlib.error) as exc:  # a corrupt gzip stream raises zlib.error
         raise DataError(f"cannot read IDX file {path}: {exc}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number); expected MNIST's format")
     ndim = raw[3]
     header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DataError(f"{path} is truncated: its header announces {ndim} dimensions but the file "
+                        f"ends after {len(raw)} bytes")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     dtype = np.dtype(_DTYPES[raw[2]])
-    count = int(np.prod(shape)) if shape else 0
+    count = math.prod(shape) if shape else 0  # Python ints: a forged header cannot overflow it
     if len(raw) - header != count * dtype.itemsize:
         raise DataError(f"{path} is truncated: header says shape {shape}, file holds "
                         f"{len(raw) - header} bytes of data")

@@ -66,9 +66,14 @@ def load_idx_dir(root: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray | N
             continue
         labels_path = _find(root, f"{prefix}-labels-idx1-ubyte")
         x = read_idx(images)
-        if x.ndim != 3:
-            raise DataError(f"{images} holds an array of shape {x.shape}; MNIST images are (N, H, W)")
-        y = read_idx(labels_path).astype(np.int64) if labels_path else None
+        if x.ndim != 3 or x.dtype != np.uint8 or 0 in x.shape:
+            raise DataError(f"{images} holds a {x.dtype} array of shape {x.shape}; MNIST images are "
+                            f"unsigned bytes of shape (N, H, W) with N, H and W at least 1")
+        y = read_idx(labels_path) if labels_path else None
+        if y is not None and (y.ndim != 1 or len(y) != len(x) or not np.issubdtype(y.dtype, np.integer)):
+            raise DataError(f"{labels_path} holds {y.dtype} labels of shape {y.shape}, but {images.name} "
+                            f"holds {len(x)} images; the labels must be one integer per image")
+        y = y.astype(np.int64) if y is not None else None
         splits[split] = (x, y)
     if "train" not in splits:
         raise DataError(f"no train-images-idx3-ubyte[.gz] in {root} (also looked in MNIST/raw/ and "
@@ -99,6 +104,9 @@ class MNIST(TensorDataset):
             self.source = str(Path(root).expanduser())
             train = splits["train"]
             test = splits.get("test", (train[0][:0], None))
+            if test[0].shape[1:] != train[0].shape[1:]:
+                raise DataError(f"the test images in {root} are {test[0].shape[1:]} pixels but the training "
+                                f"images {train[0].shape[1:]}; both splits must have one size")
         self.train_labels = torch.from_numpy(train[1]) if train[1] is not None else None
         self.test_labels = torch.from_numpy(test[1]) if test[1] is not None else None
         h, w = train[0].shape[1:]

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.checkpoint import latest_checkpoint, load_checkpoint, restoring
 from ganforge.config import RunConfig
 from ganforge.data import DataInfo
 from ganforge.errors import CheckpointError, UsageError
@@ -62,8 +62,12 @@ def load_run(run_dir: str | Path, registry: Registry, device: str | torch.device
     ckpt = load_checkpoint(ckpt_path)
     gen, disc = build_models(config, registry, info)
     averaged = ema and ckpt.generator_ema is not None
-    gen.load_state_dict(ckpt.generator_ema if averaged else ckpt.generator)
-    disc.load_state_dict(ckpt.discriminator)
+    with restoring(ckpt_path):
+        gen.load_state_dict(ckpt.generator_ema if averaged else ckpt.generator)
+        disc.load_state_dict(ckpt.discriminator)
+    if not all(bool(torch.isfinite(t).all()) for t in gen.state_dict().values() if t.is_floating_point()):
+        raise CheckpointError(f"checkpoint {ckpt_path} holds a generator with non-finite weights (NaN or "
+                              f"infinite); it cannot draw samples. Use an earlier checkpoint")
     gen.to(device).eval()
     disc.to(device).eval()
     return RestoredRun(config, info, gen, disc, ckpt.step, averaged)

@@ -12,7 +12,14 @@ from typing import Any
 
 import torch
 
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, write_text_atomic
+from ganforge.checkpoint import (
+    Checkpoint,
+    latest_checkpoint,
+    load_checkpoint,
+    restoring,
+    save_checkpoint,
+    write_text_atomic,
+)
 from ganforge.config import RunConfig
 from ganforge.errors import ConfigError, DivergenceError
 from ganforge.train import artifacts
@@ -250,6 +257,14 @@ class Trainer:
 
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
+        with restoring(path):
+            self._load_training_state(ckpt)
+        self.step = ckpt.step
+        if self.paths.metrics.exists():  # drop lines logged after the checkpoint we resume from
+            rows = [r for r in artifacts.read_metrics(self.paths.metrics) if r.get("step", 0) <= self.step]
+            write_text_atomic(self.paths.metrics, "".join(json.dumps(r) + "\n" for r in rows))
+
+    def _load_training_state(self, ckpt: Checkpoint) -> None:
         self.generator.load_state_dict(ckpt.generator)
         self.discriminator.load_state_dict(ckpt.discriminator)
         state = ckpt.state
@@ -262,13 +277,9 @@ class Trainer:
             self.batches.load_state_dict(state["batches"])
             self._window = {k: v.to(self.device) for k, v in state["window"].items()}
             self._window_steps = int(state["window_steps"])
-        else:  # a checkpoint of ganforge before 0.4: RNGs only, the epoch restarts
+        else:  # an older checkpoint (state.pt): two RNGs only, the epoch restarts
             torch.set_rng_state(state["torch_rng"])
             self.data_rng.set_state(state["data_rng"])
-        self.step = ckpt.step
-        if self.paths.metrics.exists():  # drop lines logged after the checkpoint we resume from
-            rows = [r for r in artifacts.read_metrics(self.paths.metrics) if r.get("step", 0) <= self.step]
-            write_text_atomic(self.paths.metrics, "".join(json.dumps(r) + "\n" for r in rows))
 
     def _append_metrics(self, row: dict[str, Any]) -> None:
         with self.paths.metrics.open("a") as fh:
