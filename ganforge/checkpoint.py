@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -76,11 +77,15 @@ def _weights(module: nn.Module) -> dict[str, torch.Tensor]:
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so readers see the old or the new content, never half."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def save_checkpoint(ckpt_dir: Path, step: int, generator: nn.Module, discriminator: nn.Module,
@@ -93,19 +98,11 @@ def save_checkpoint(ckpt_dir: Path, step: int, generator: nn.Module, discriminat
         shutil.rmtree(stale, ignore_errors=True)
     tmp = ckpt_dir / f".tmp-{name}-{os.getpid()}"
     tmp.mkdir()
-    save_file(_weights(generator), str(tmp / FILES[0]))
-    save_file(_weights(discriminator), str(tmp / FILES[1]))
-    state_tensors, state_json = tensor_tree.split({**state, "step": step})
-    save_file(state_tensors, str(tmp / FILES[2]))
-    (tmp / FILES[3]).write_text(state_json)
-    files = list(FILES)
-    if generator_ema is not None:
-        save_file(_weights(generator_ema), str(tmp / EMA_FILE))
-        files.append(EMA_FILE)
-    manifest = {"step": step, "sha256": {f: _sha256(tmp / f) for f in files}}
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    for f in (*files, "manifest.json"):
-        _fsync(tmp / f)
+    try:
+        _write_files(tmp, step, generator, discriminator, state, generator_ema)
+    except BaseException:  # a full disk, a signal: leave no half-written folder filling the disk
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     # Re-saving a step (Ctrl-C right after a periodic save, a resume): the new copy gets its own
     # name, so the folder ``latest`` names stays whole until ``latest`` has moved.
     revision = 1
@@ -119,6 +116,34 @@ def save_checkpoint(ckpt_dir: Path, step: int, generator: nn.Module, discriminat
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
+    """safetensors' ``save_file``, with its I/O failures (a full disk) raised as the OSError they are."""
+    try:
+        save_file(tensors, str(path))
+    except SafetensorError as exc:
+        code = re.search(r"os error (\d+)", str(exc))
+        if code is None:
+            raise OSError(f"cannot write {path}: {exc}") from None
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from None
+
+
+def _write_files(tmp: Path, step: int, generator: nn.Module, discriminator: nn.Module, state: dict[str, Any],
+                 generator_ema: nn.Module | None) -> None:
+    _save_tensors(_weights(generator), tmp / FILES[0])
+    _save_tensors(_weights(discriminator), tmp / FILES[1])
+    state_tensors, state_json = tensor_tree.split({**state, "step": step})
+    _save_tensors(state_tensors, tmp / FILES[2])
+    (tmp / FILES[3]).write_text(state_json)
+    files = list(FILES)
+    if generator_ema is not None:
+        _save_tensors(_weights(generator_ema), tmp / EMA_FILE)
+        files.append(EMA_FILE)
+    manifest = {"step": step, "sha256": {f: _sha256(tmp / f) for f in files}}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    for f in (*files, "manifest.json"):
+        _fsync(tmp / f)
 
 
 def _step_folders(ckpt_dir: Path) -> list[Path]:

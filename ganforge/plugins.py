@@ -82,7 +82,7 @@ def load_entry_points(
         try:
             plugin = ep.load()
             pm.register(plugin, name=ep.name)
-        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break ganforge
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken plugin must not break ganforge
             _report(f"ganforge plugin {ep.name!r} ({ep.value}) from {where} failed to load: "
                     f"{type(exc).__name__}: {exc}", exc)
             continue
@@ -136,6 +136,33 @@ def build_registry(pm: pluggy.PluginManager) -> Registry:
                 _report(f"ganforge plugin {provider} failed to register {kind}s: "
                         f"{type(exc).__name__}: {exc}", exc)
     return registry
+
+
+class HookError(PluginError):
+    """A plugin's lifecycle hook raised; the message names the plugin, the hook and the error."""
+
+    def __init__(self, message: str, plugin: str) -> None:
+        super().__init__(message)
+        self.plugin = plugin
+
+
+def call_hook(pm: pluggy.PluginManager, name: str, **kwargs: Any) -> None:
+    """Call the lifecycle hook ``name``; an exception from a plugin becomes a :class:`HookError`
+    that names the plugin (found by matching the traceback against each implementation), so the
+    trainer can save a checkpoint and the user learns which plugin to fix or disable.
+    KeyboardInterrupt and SystemExit pass through untouched."""
+    caller = getattr(pm.hook, name)
+    try:
+        caller(**kwargs)
+    except Exception as exc:
+        codes = {impl.function.__code__: impl.plugin_name for impl in caller.get_hookimpls()
+                 if hasattr(impl.function, "__code__")}
+        tb, plugin = exc.__traceback__, "unknown"
+        while tb is not None:
+            plugin = codes.get(tb.tb_frame.f_code, plugin)
+            tb = tb.tb_next
+        raise HookError(f"plugin {plugin!r} failed in {name}: {type(exc).__name__}: {exc}. Fix it, or "
+                        f"disable it with {DISABLE_ENV}={plugin}", plugin) from exc
 
 
 def load_registry() -> tuple[PluginManager, Registry]:

@@ -51,7 +51,7 @@ def assert_identical(a, b) -> None:
     assert losses(a) == losses(b)
 
 
-class Crash(Exception):
+class Crash(BaseException):
     """Stands for the process dying: nothing after it is saved."""
 
 

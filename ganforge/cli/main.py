@@ -65,6 +65,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GanforgeError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return 1
+    except OSError as exc:  # a full disk, a read-only mount, a folder where a file should be
+        where = f" ({exc.filename})" if exc.filename else ""
+        err.print(f"[bold red]error:[/] {escape((exc.strerror or str(exc)) + where)}; free space or choose "
+                  f"another --out / -o. Earlier checkpoints are intact", soft_wrap=True)
+        return 1
     except KeyboardInterrupt:
         err.print("interrupted; the last checkpoint is intact (resume with --resume)")
         return EXIT_INTERRUPTED

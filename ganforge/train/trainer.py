@@ -22,6 +22,7 @@ from ganforge.checkpoint import (
 )
 from ganforge.config import RunConfig
 from ganforge.errors import ConfigError, DivergenceError
+from ganforge.plugins import HookError, call_hook
 from ganforge.train import artifacts
 from ganforge.train.build import (
     build_dataset,
@@ -146,6 +147,12 @@ class Trainer:
                 if not self._mid_step:  # never save half a step; the last checkpoint stays good
                     self.save_checkpoint()
                 raise
+            except HookError as exc:  # a plugin failed between steps: keep the work, then report
+                if self._mid_step or self.step == self.start_step:
+                    raise
+                saved = self.save_checkpoint()
+                raise HookError(f"{exc}; the run's progress is saved in {saved} (--resume continues it)",
+                                exc.plugin) from exc
             finally:
                 self.stop()
         return self.paths.root
@@ -164,7 +171,7 @@ class Trainer:
                                    z_dim=c.z_dim, n_critic=c.n_critic, device=self.device)
             self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
             self._t0 = self._window_t0 = time.perf_counter()
-            self.pm.hook.ganforge_on_train_start(trainer=self)
+            call_hook(self.pm, "ganforge_on_train_start", trainer=self)
         except BaseException:  # fit() only stops what started: undo here
             self.threads.restore()
             self.run_lock.release()
@@ -173,7 +180,7 @@ class Trainer:
     def stop(self) -> None:
         """Call the plugins' ``ganforge_on_train_end`` and give torch its thread count back."""
         try:
-            self.pm.hook.ganforge_on_train_end(trainer=self)
+            call_hook(self.pm, "ganforge_on_train_end", trainer=self)
         finally:
             self.threads.restore()
             self.run_lock.release()
@@ -206,7 +213,7 @@ class Trainer:
             last = self.step == c.steps
             if (c.log_every and self.step % c.log_every == 0) or last:
                 self._log_window()
-            self.pm.hook.ganforge_on_step_end(trainer=self, step=self.step, logs=self.logs)
+            call_hook(self.pm, "ganforge_on_step_end", trainer=self, step=self.step, logs=self.logs)
             if c.sample_every and self.step % c.sample_every == 0 and not last:
                 self.save_samples()
             if c.ckpt_every and self.step % c.ckpt_every == 0 and not last:
@@ -304,7 +311,7 @@ class Trainer:
                  "window_steps": self._window_steps}
         path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state,
                                generator_ema=self.ema.module if self.ema is not None else None)
-        self.pm.hook.ganforge_on_checkpoint_saved(trainer=self, step=self.step, path=path)
+        call_hook(self.pm, "ganforge_on_checkpoint_saved", trainer=self, step=self.step, path=path)
         return path
 
     def evaluate(self) -> dict[str, float]:
