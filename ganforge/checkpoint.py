@@ -37,6 +37,7 @@ from torch import nn
 
 from ganforge import tensor_tree
 from ganforge.errors import CheckpointError
+from ganforge.faults import crash_point
 
 LATEST = "latest"
 FILES = ("generator.safetensors", "discriminator.safetensors", "state.safetensors", "state.json")
@@ -82,6 +83,7 @@ def write_text_atomic(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        crash_point(f"replace.{path.name}")
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -109,8 +111,11 @@ def save_checkpoint(ckpt_dir: Path, step: int, generator: nn.Module, discriminat
     while final.exists():
         final = ckpt_dir / f"{name}.{revision}"
         revision += 1
+    crash_point("checkpoint.written")
     os.rename(tmp, final)
+    crash_point("checkpoint.renamed")
     write_text_atomic(ckpt_dir / LATEST, final.name + "\n")
+    crash_point("checkpoint.latest_moved")
     superseded = [p for p in ckpt_dir.glob(f"{name}*") if p.is_dir() and p != final]
     for old in superseded + sorted(_step_folders(ckpt_dir), key=_folder_order)[:-keep]:
         if old != final:

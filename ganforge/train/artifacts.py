@@ -66,8 +66,18 @@ def save_samples(samples: torch.Tensor, info: DataInfo, path: Path, real: torch.
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    with Path(path).open() as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+    """The rows of metrics.jsonl. A line that is not a JSON object (the torn last line of a run
+    killed mid-write, bytes from a damaged disk) is dropped, never fatal: the file is a log."""
+    rows = []
+    with Path(path).open(errors="replace") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
 
 
 def plot_losses(metrics_path: Path, path: Path) -> None:
