@@ -54,6 +54,7 @@ class RunConfig:
     ema: float | None = None
     lr_schedule: str = "constant"
     warmup: int = 0
+    on_nan: str = "stop"
     seed: int = 0
     device: str = "auto"
     threads: int = 0
@@ -108,6 +109,8 @@ class RunConfig:
             raise ConfigError(f"--ema must be a decay in [0, 1) such as 0.999 (0 turns it off), got {self.ema!r}")
         if self.lr_schedule not in ("constant", "linear", "cosine"):
             raise ConfigError(f"--lr-schedule must be constant, linear or cosine, got {self.lr_schedule!r}")
+        if self.on_nan not in ("stop", "skip"):
+            raise ConfigError(f"--on-nan must be stop or skip, got {self.on_nan!r}")
         if not isinstance(self.warmup, int) or self.warmup < 0:
             raise ConfigError(f"--warmup must be a number of steps >= 0, got {self.warmup!r}")
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:

@@ -77,3 +77,55 @@ def test_divergence_is_one_line_from_the_cli(tmp_path, capsys, monkeypatch):
 def test_infinite_learning_rate_is_refused(flag):
     with pytest.raises(ConfigError, match="positive learning rate"):
         RunConfig(**{flag: float("inf")}).validate()
+
+
+def _poisoned_points(bad_batches):
+    """A plugin data set whose batches number ``bad_batches`` (1-based) hold a NaN sample."""
+    from ganforge.data.base import DataInfo, GanDataset
+
+    class Poisoned(GanDataset):
+        info = DataInfo((2,), None, "points")
+
+        def batches(self, batch_size, generator):
+            n = 0
+            while True:
+                n += 1
+                batch = torch.randn(batch_size, 2, generator=generator)
+                if n in bad_batches:
+                    batch[0, 0] = float("nan")
+                yield batch
+
+        def real_samples(self, n, generator, split="test"):
+            return torch.randn(n, 2, generator=generator)
+
+    return Poisoned
+
+
+@pytest.mark.parametrize("on_nan", ["stop", "skip"])
+def test_on_nan_skip_skips_the_bad_updates_and_counts_them(on_nan, tmp_path, registry, plugin_manager):
+    registry.add("dataset", "poisoned", lambda **_: _poisoned_points({12, 13, 31})())
+    config = _config(tmp_path, data="poisoned", steps=40, on_nan=on_nan, ckpt_every=10)
+    trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
+    if on_nan == "stop":
+        with pytest.raises(DivergenceError, match="step_0000010"):
+            trainer.fit()
+        return
+    trainer.fit()
+    assert trainer.skipped_updates == 3
+    from ganforge.train.artifacts import read_metrics
+
+    rows = read_metrics(trainer.paths.metrics)
+    assert sum(r.get("skipped", 0) for r in rows) == 3
+    assert all(torch.isfinite(p).all() for p in trainer.discriminator.parameters())
+
+
+def test_on_nan_skip_still_stops_a_run_that_only_produces_nan(tmp_path, registry, plugin_manager):
+    registry.add("dataset", "poisoned", lambda **_: _poisoned_points(set(range(1000)))())
+    config = _config(tmp_path, data="poisoned", steps=300, on_nan="skip", ckpt_every=0)
+    with pytest.raises(DivergenceError, match="in a row"):
+        Trainer(config, registry=registry, plugin_manager=plugin_manager).fit()
+
+
+def test_on_nan_must_be_stop_or_skip(tmp_path):
+    with pytest.raises(ConfigError, match="--on-nan"):
+        _config(tmp_path, on_nan="ignore").validate()

@@ -10,6 +10,10 @@ Three choices make it faster than the loop a user writes by hand, each measured
   (one GEMM of 2B rows is cheaper than two of B rows); any other discriminator is called twice.
 - During the generator update, D's parameters do not require gradients: the backward pass then
   skips D's weight-gradient GEMMs, which would be wasted work.
+
+With ``skip_nonfinite`` (``--on-nan skip``) each update first checks its loss and gradients and
+is skipped when any is NaN or infinite, so one bad batch cannot poison the weights. The check
+reads every gradient once, so it is off by default (the trainer's guard then stops the run).
 """
 
 from __future__ import annotations
@@ -38,17 +42,33 @@ class GanStep:
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: GanLoss,
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, batches: Iterator[torch.Tensor],
-                 *, batch_size: int, z_dim: int, n_critic: int, device: torch.device) -> None:
+                 *, batch_size: int, z_dim: int, n_critic: int, device: torch.device,
+                 skip_nonfinite: bool = False) -> None:
         self.G, self.D, self.loss = generator, discriminator, loss
         self.opt_g, self.opt_d = opt_g, opt_d
         self.batches = batches
         self.batch_size, self.z_dim, self.n_critic, self.device = batch_size, z_dim, n_critic, device
+        self.skip_nonfinite = skip_nonfinite
+        self.skipped = False
+        """Whether the last call skipped an update (``skip_nonfinite`` only)."""
+
+    def _apply(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """``optimizer.step()``, unless ``skip_nonfinite`` and the loss or a gradient is not finite."""
+        if self.skip_nonfinite:
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
+            if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
+                self.skipped = True
+                optimizer.zero_grad(set_to_none=True)
+                return
+        optimizer.step()
 
     def noise(self) -> torch.Tensor:
         return torch.randn(self.batch_size, self.z_dim, device=self.device)
 
     def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
         G, D, loss = self.G, self.D, self.loss
+        self.skipped = False
         fake = d_loss = None
         for i in range(self.n_critic):
             real = next(self.batches).to(self.device, non_blocking=True)
@@ -65,7 +85,7 @@ class GanStep:
                 d_loss = d_loss + penalty
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
-            self.opt_d.step()
+            self._apply(self.opt_d, d_loss)
             loss.after_d_step(D)
 
         D.requires_grad_(False)
@@ -78,7 +98,7 @@ class GanStep:
                 g_loss = loss.g_loss(D(fake))
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
-            self.opt_g.step()
+            self._apply(self.opt_g, g_loss)
         finally:
             D.requires_grad_(True)
         assert d_loss is not None

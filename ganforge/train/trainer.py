@@ -43,6 +43,7 @@ from ganforge.train.threads import ThreadTuner
 
 N_FIXED_IMAGES = 64
 N_FIXED_POINTS = 2500
+MAX_SKIPPED_IN_A_ROW = 100  # --on-nan skip: past this many bad steps in a row the run has diverged
 
 
 @dataclass
@@ -119,6 +120,9 @@ class Trainer:
         self._window: dict[str, torch.Tensor] = {}
         self._window_steps = 0
         self.stop_requests: StopRequests | None = None
+        self.skipped_updates = 0  # --on-nan skip: steps with an update skipped, this session
+        self._skipped_in_a_row = 0
+        self._window_skipped = 0
         self._mid_step = False
 
     def _fixed_rng(self) -> torch.Generator:
@@ -168,7 +172,8 @@ class Trainer:
             c = self.config
             self.step_fn = GanStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
                                    self.batches, batch_size=c.batch_size,
-                                   z_dim=c.z_dim, n_critic=c.n_critic, device=self.device)
+                                   z_dim=c.z_dim, n_critic=c.n_critic, device=self.device,
+                                   skip_nonfinite=c.on_nan == "skip")
             self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
             self._t0 = self._window_t0 = time.perf_counter()
             call_hook(self.pm, "ganforge_on_train_start", trainer=self)
@@ -204,10 +209,19 @@ class Trainer:
             self.step += 1
             if self.ema is not None:
                 self.ema.update(self.generator, self.step)
-            # Accumulate on the device; synchronise only when a line is written.
-            self._window["d_loss"] = self._window.get("d_loss", 0) + d_loss
-            self._window["g_loss"] = self._window.get("g_loss", 0) + g_loss
-            self._window_steps += 1
+            if getattr(self.step_fn, "skipped", False):  # --on-nan skip: count it, keep its losses out of the averages
+                self._skipped_in_a_row += 1
+                self._window_skipped += 1
+                self.skipped_updates += 1
+                if self._skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
+                    self._diverged(f"{self._skipped_in_a_row} steps in a row had a non-finite loss or gradient "
+                                   f"(up to step {self.step})")
+            else:
+                # Accumulate on the device; synchronise only when a line is written.
+                self._skipped_in_a_row = 0
+                self._window["d_loss"] = self._window.get("d_loss", 0) + d_loss
+                self._window["g_loss"] = self._window.get("g_loss", 0) + g_loss
+                self._window_steps += 1
             self._mid_step = False
             self.threads.step_done()
             last = self.step == c.steps
@@ -224,16 +238,19 @@ class Trainer:
     def _log_window(self) -> None:
         """Average the losses over the steps since the last line and append it to metrics.jsonl."""
         now = time.perf_counter()
-        logs: dict[str, Any] = {k: float(v) / self._window_steps for k, v in self._window.items()}
+        logs: dict[str, Any] = {k: float(v) / self._window_steps for k, v in self._window.items()
+                                if self._window_steps}
         if not all(math.isfinite(v) for v in logs.values()):
             self._diverged(f"the losses became non-finite ({', '.join(f'{k} {v}' for k, v in logs.items())}) "
                            f"between steps {self.step - self._window_steps + 1} and {self.step}")
         logs.update(step=self.step, time=round(now - self._t0, 3),
-                    steps_per_s=round(self._window_steps / max(now - self._window_t0, 1e-9), 2),
+                    steps_per_s=round((self._window_steps + self._window_skipped) / max(now - self._window_t0, 1e-9), 2),
                     threads=self.threads.threads)
+        if self._window_skipped:
+            logs["skipped"] = self._window_skipped
         self._append_metrics(logs)
         self.logs = logs
-        self._window, self._window_steps, self._window_t0 = {}, 0, now
+        self._window, self._window_steps, self._window_skipped, self._window_t0 = {}, 0, 0, now
 
     # -- run folder -----------------------------------------------------------------------------
 
@@ -284,6 +301,7 @@ class Trainer:
             self.batches.load_state_dict(state["batches"])
             self._window = {k: v.to(self.device) for k, v in state["window"].items()}
             self._window_steps = int(state["window_steps"])
+            self._window_skipped = int(state.get("window_skipped", 0))
         else:  # an older checkpoint (state.pt): two RNGs only, the epoch restarts
             torch.set_rng_state(state["torch_rng"])
             self.data_rng.set_state(state["data_rng"])
@@ -308,7 +326,7 @@ class Trainer:
         state = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                  "rng": global_rng_state(), "batches": self.batches.state_dict(),
                  "window": {k: torch.as_tensor(v) for k, v in self._window.items()},
-                 "window_steps": self._window_steps}
+                 "window_steps": self._window_steps, "window_skipped": self._window_skipped}
         path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state,
                                generator_ema=self.ema.module if self.ema is not None else None)
         call_hook(self.pm, "ganforge_on_checkpoint_saved", trainer=self, step=self.step, path=path)
