@@ -173,6 +173,18 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return path
 
 
+def checkpoint_at(run_dir: Path, step: int) -> Path:
+    """The checkpoint folder of ``step`` (its newest re-save), or a :class:`CheckpointError` that
+    lists the steps the run kept."""
+    ckpt_dir = Path(run_dir) / "checkpoints"
+    found = sorted((p for p in _step_folders(ckpt_dir) if _folder_order(p)[0] == step), key=_folder_order)
+    if not found:
+        kept = sorted({_folder_order(p)[0] for p in _step_folders(ckpt_dir)} - {-1})
+        raise CheckpointError(f"{run_dir} has no checkpoint of step {step}; it kept steps "
+                              f"{', '.join(map(str, kept)) or 'none'} (--keep N keeps more)")
+    return found[-1]
+
+
 def load_checkpoint(path: Path, *, verify: bool = True) -> Checkpoint:
     """Read a checkpoint folder, checking every file against its manifest. Anything malformed
     (manifest, tensor files, state) is a :class:`CheckpointError` naming the folder."""

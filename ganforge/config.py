@@ -62,6 +62,7 @@ class RunConfig:
     log_every: int = 100
     sample_every: int = 1000
     ckpt_every: int = 2000
+    keep: int = 3
     eval_every: int = 0
     eval_metrics: tuple[str, ...] = ()
     eval_samples: int = 2000
@@ -92,7 +93,7 @@ class RunConfig:
 
     def validate(self) -> None:
         """Refuse values that cannot work, naming the flag and a valid example."""
-        positive = ("steps", "batch_size", "z_dim")
+        positive = ("steps", "batch_size", "z_dim", "keep")
         for name in positive:
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")

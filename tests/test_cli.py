@@ -166,3 +166,17 @@ def test_bad_outputs_and_too_few_samples_are_usage_errors(tmp_path, capsys, monk
     assert run_cli("eval", "r", "-n", "1") == 2
     err = capsys.readouterr().err
     assert "evaluate more samples" in err and "Traceback" not in err
+
+
+def test_keep_n_checkpoints_and_sample_an_earlier_step(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert run_cli("run", "--data", "ring8", "--steps", "12", "--ckpt-every", "2", "--keep", "5", "--out", str(out),
+                   "--set", "gen.hidden=8", "--set", "disc.hidden=8", "--sample-every", "0", "--threads", "1") == 0
+    kept = sorted(p.name for p in (out / "checkpoints").glob("step_*"))
+    assert kept == [f"step_{s:07d}" for s in (4, 6, 8, 10, 12)]
+    assert run_cli("sample", str(out), "-n", "8", "-o", str(tmp_path / "a.npy"), "--step", "6") == 0
+    assert run_cli("sample", str(out), "-n", "8", "-o", str(tmp_path / "b.npy")) == 0
+    assert not np.array_equal(np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy"))
+    capsys.readouterr()
+    assert run_cli("eval", str(out), "--step", "2", "--metric", "modes") == 2
+    assert "no checkpoint of step 2; it kept steps 4, 6, 8, 10, 12" in capsys.readouterr().err

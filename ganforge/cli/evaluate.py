@@ -24,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ema", dest="ema", action="store_false",
                    help="use the last generator weights, not their average (--ema of the run)")
     p.add_argument("--seed", type=positive_int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--step", type=positive_int, default=None,
+                   help="use the checkpoint of this step instead of the latest (see checkpoints/)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="metric.KEY=VALUE",
                    help="metric options, e.g. metric.extractor=NAME or metric.weights=PATH")
     p.add_argument("--json", dest="json_path", help="also write the numbers to this JSON file")
@@ -47,7 +49,7 @@ def handle(args: argparse.Namespace) -> int:
     options = apply_set({}, args.assignments)
     if set(options) - {"metric"}:
         raise UsageError("ganforge eval --set takes metric.KEY=VALUE options only")
-    run = load_run(args.run_dir, registry, ema=args.ema)
+    run = load_run(args.run_dir, registry, ema=args.ema, step=args.step)
     dataset = build_dataset(run.config, registry)
     result = evaluate(run.generator, run.config.z_dim, dataset, registry, args.metrics, args.n, args.seed,
                       run.step, options.get("metric", {}))

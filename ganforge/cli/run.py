@@ -35,6 +35,7 @@ FLAGS: tuple[tuple[str, Any, str], ...] = (
     ("log_every", "int", "write a metrics.jsonl line every N steps (0: only the last)"),
     ("sample_every", "int", "save a sample picture every N steps (0: only the last)"),
     ("ckpt_every", "int", "checkpoint every N steps (0: only the last)"),
+    ("keep", "int", "checkpoints kept, newest first (default 3); `sample`/`eval --step N` read any of them"),
     ("eval_every", "int", "compute --eval-metric every N steps (0: off); appended to metrics.jsonl"),
     ("eval_samples", "int", "generated samples per --eval-every evaluation (default 2000)"),
 )

@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ema", dest="ema", action="store_false",
                    help="use the last generator weights, not their average (--ema of the run)")
     p.add_argument("--seed", type=positive_int, default=0, help="noise seed (default 0)")
+    p.add_argument("--step", type=positive_int, default=None,
+                   help="use the checkpoint of this step instead of the latest (see checkpoints/)")
     p.set_defaults(handler=handle)
 
 
@@ -39,7 +41,7 @@ def handle(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise UsageError(f"-o {out} is a folder; give a file name such as {out / 'samples.npy'}")
     _, registry = load_registry()
-    run = load_run(args.run_dir, registry, ema=args.ema)
+    run = load_run(args.run_dir, registry, ema=args.ema, step=args.step)
     samples = run.sample(args.n, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint, restoring
+from ganforge.checkpoint import checkpoint_at, latest_checkpoint, load_checkpoint, restoring
 from ganforge.config import RunConfig
 from ganforge.data import DataInfo
 from ganforge.errors import CheckpointError, UsageError
@@ -41,9 +41,10 @@ class RestoredRun:
 
 
 def load_run(run_dir: str | Path, registry: Registry, device: str | torch.device = "cpu",
-             ema: bool = True) -> RestoredRun:
-    """The run's generator and discriminator at its latest checkpoint; the generator holds the
-    weight average when the run kept one and ``ema`` is true (what the run's pictures showed)."""
+             ema: bool = True, step: int | None = None) -> RestoredRun:
+    """The run's generator and discriminator at its latest checkpoint (or the one of ``step``);
+    the generator holds the weight average when the run kept one and ``ema`` is true (what the
+    run's pictures showed)."""
     run_dir = Path(run_dir)
     config_path = run_dir / "config.json"
     if not config_path.is_file():
@@ -55,7 +56,7 @@ def load_run(run_dir: str | Path, registry: Registry, device: str | torch.device
         info = DataInfo.from_dict(record["data_info"])
     except (ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"{config_path} is unreadable ({exc}); was it edited by hand?") from None
-    ckpt_path = latest_checkpoint(run_dir)
+    ckpt_path = latest_checkpoint(run_dir) if step is None else checkpoint_at(run_dir, step)
     if ckpt_path is None:
         raise CheckpointError(f"{run_dir} has no checkpoint yet; wait for the run's first "
                               f"checkpoint (--ckpt-every) or for it to finish")

@@ -328,6 +328,7 @@ class Trainer:
                  "window": {k: torch.as_tensor(v) for k, v in self._window.items()},
                  "window_steps": self._window_steps, "window_skipped": self._window_skipped}
         path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state,
+                               keep=self.config.keep,
                                generator_ema=self.ema.module if self.ema is not None else None)
         call_hook(self.pm, "ganforge_on_checkpoint_saved", trainer=self, step=self.step, path=path)
         return path
