@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ganforge.ops import dense_act
+from ganforge.ops.batch_norm import batch_norm_train
 from ganforge.ops.activations import activation
 
 
@@ -28,3 +29,22 @@ class FusedDense(nn.Linear):
     def extra_repr(self) -> str:
         slope = f", alpha={self.alpha}" if self.act == "leaky_relu" else ""
         return f"{super().extra_repr()}, act={self.act}{slope}"
+
+
+class BatchNorm1d(nn.BatchNorm1d):
+    """``nn.BatchNorm1d`` (same parameters, buffers and ``state_dict`` keys) whose training-mode
+    statistics and gradients are the same bits with any thread count (see
+    :mod:`ganforge.ops.batch_norm`); eval mode and unusual settings (2-D inputs of another shape,
+    no affine parameters, cumulative averaging) use torch's own kernel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and self.affine and self.track_running_stats and self.momentum is not None
+                and x.dim() == 2 and len(x) > 1):
+            return super().forward(x)
+        y, mean, var = batch_norm_train(x, self.weight, self.bias, self.eps)
+        with torch.no_grad():
+            n = len(x)
+            self.running_mean.lerp_(mean, self.momentum)
+            self.running_var.lerp_(var * (n / (n - 1)), self.momentum)  # unbiased, as torch keeps it
+            self.num_batches_tracked.add_(1)
+        return y

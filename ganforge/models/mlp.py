@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn.utils import parametrizations
 
 from ganforge.errors import ConfigError
-from ganforge.nn import FusedDense
+from ganforge.nn import BatchNorm1d, FusedDense
 
 LOW_DIM = 16  # samples with at most this many values (the 2-D mixtures) get PacGAN-style networks
 
@@ -70,7 +70,7 @@ class MLPGenerator(nn.Module):
         layers: list[nn.Module] = []
         for i, o in zip(sizes, sizes[1:]):
             if norm == "batch":
-                layers += [FusedDense(i, o, act="none", bias=False), nn.BatchNorm1d(o), nn.ReLU()]
+                layers += [FusedDense(i, o, act="none", bias=False), BatchNorm1d(o), nn.ReLU()]
             else:
                 layers.append(FusedDense(i, o, act="relu"))
         out_act = "none" if value_range is None else "tanh"

@@ -13,8 +13,8 @@ with more threads and round differently (measured: 2.6e-6 apart after 15 steps).
 *strict conditional numerical reproducibility* mode (``MKL_CBWR=AUTO,STRICT``) makes its GEMMs
 bitwise identical for any thread count at no measured cost; ``import ganforge`` asks for it
 (``ganforge/__init__.py``, before torch can run a GEMM). ganforge's own kernels and torch's fused Adam are thread-count invariant by construction;
-torch's CPU BatchNorm is not (its reductions depend on the thread count), so networks with
-BatchNorm need a fixed ``--threads`` for bit-identical reruns.
+torch's CPU BatchNorm is not (its reductions depend on the thread count), so ganforge's networks
+use :class:`ganforge.nn.BatchNorm1d`, which is.
 """
 
 from __future__ import annotations
