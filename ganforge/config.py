@@ -110,6 +110,8 @@ class RunConfig:
             raise ConfigError(f"--ema must be a decay in [0, 1) such as 0.999 (0 turns it off), got {self.ema!r}")
         if self.lr_schedule not in ("constant", "linear", "cosine"):
             raise ConfigError(f"--lr-schedule must be constant, linear or cosine, got {self.lr_schedule!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
+            raise ConfigError(f"--seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
         if self.on_nan not in ("stop", "skip"):
             raise ConfigError(f"--on-nan must be stop or skip, got {self.on_nan!r}")
         if not isinstance(self.warmup, int) or self.warmup < 0:

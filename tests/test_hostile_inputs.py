@@ -235,3 +235,22 @@ def test_random_command_lines_never_end_in_a_traceback(tmp_path, monkeypatch, ca
         code = exc.code
     err = capsys.readouterr().err
     assert code in (0, 1, 2) and "Traceback" not in err, (args, err)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--data", "ring8", "--z-dim", "100000000000"], "smaller --z-dim"),
+    (["run", "--data", "ring8", "--batch-size", "100000000000"], "smaller --batch-size"),
+    (["run", "--data", "ring8", "--set", "gen.hidden=1000000000,1000000000"], "smaller layers"),
+    (["run", "--data", "ring8", "--threads", "100000"], "--threads"),
+    (["run", "--data", "ring8", "--seed", "99999999999999999999999"], "--seed"),
+])
+def test_requests_that_cannot_fit_are_refused_before_allocating(args, message, tmp_path, capsys):
+    code, err = run_cli([*args, "--steps", "1", "--out", str(tmp_path / "r")], capsys)
+    assert code == 2 and message in err and "Traceback" not in err, err
+
+
+def test_sampling_more_than_memory_holds_is_refused(good_run, tmp_path, capsys):
+    for command in (["sample", str(good_run), "-n", "100000000000", "-o", str(tmp_path / "x.npy")],
+                    ["eval", str(good_run), "-n", "100000000000"]):
+        code, err = run_cli(command, capsys)
+        assert code == 2 and "fewer samples" in err, err

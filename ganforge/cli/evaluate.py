@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import json
 from pathlib import Path
 
@@ -40,6 +41,7 @@ def handle(args: argparse.Namespace) -> int:
     from ganforge.errors import UsageError
     from ganforge.metrics.evaluate import evaluate
     from ganforge.plugins import load_registry
+    from ganforge.resources import require_memory
     from ganforge.train.build import build_dataset
     from ganforge.train.restore import load_run
 
@@ -50,6 +52,8 @@ def handle(args: argparse.Namespace) -> int:
     if set(options) - {"metric"}:
         raise UsageError("ganforge eval --set takes metric.KEY=VALUE options only")
     run = load_run(args.run_dir, registry, ema=args.ema, step=args.step)
+    if args.n is not None:  # the fakes, the reals and their features, roughly
+        require_memory(3 * args.n * math.prod(run.info.sample_shape), f"-n {args.n}", "ask for fewer samples")
     dataset = build_dataset(run.config, registry)
     result = evaluate(run.generator, run.config.z_dim, dataset, registry, args.metrics, args.n, args.seed,
                       run.step, options.get("metric", {}))

@@ -65,6 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GanforgeError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
         return 1
+    except MemoryError:
+        err.print("[bold red]error:[/] out of memory; lower --batch-size, the layer sizes or -n", soft_wrap=True)
+        return 1
+    except RuntimeError as exc:  # torch reports a failed allocation as a RuntimeError
+        if "allocate" not in str(exc):
+            raise
+        first = str(exc).strip().splitlines()[0][:240]
+        err.print(f"[bold red]error:[/] out of memory ({escape(first)}); lower --batch-size, the layer "
+                  f"sizes or -n", soft_wrap=True)
+        return 1
     except OSError as exc:  # a full disk, a read-only mount, a folder where a file should be
         where = f" ({exc.filename})" if exc.filename else ""
         err.print(f"[bold red]error:[/] {escape((exc.strerror or str(exc)) + where)}; free space or choose "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from ganforge.plugins import load_registry
+    from ganforge.resources import require_memory
     from ganforge.train.artifacts import save_samples
     from ganforge.train.restore import load_run
 
@@ -42,6 +44,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {out} is a folder; give a file name such as {out / 'samples.npy'}")
     _, registry = load_registry()
     run = load_run(args.run_dir, registry, ema=args.ema, step=args.step)
+    require_memory(args.n * math.prod(run.info.sample_shape), f"-n {args.n}", "ask for fewer samples")
     samples = run.sample(args.n, seed=args.seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":

@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils import parametrizations
 
 from ganforge.errors import ConfigError
+from ganforge.resources import require_memory
 from ganforge.nn import BatchNorm1d, FusedDense
 
 LOW_DIM = 16  # samples with at most this many values (the 2-D mixtures) get PacGAN-style networks
@@ -30,6 +31,13 @@ def _hidden(hidden: Sequence[int] | int, name: str) -> tuple[int, ...]:
     if not sizes or not all(isinstance(h, int) and h > 0 for h in sizes):
         raise ConfigError(f"{name}.hidden must be positive integers such as 256,512; got {hidden!r}")
     return sizes
+
+
+def _require_memory(sizes: Sequence[int], name: str, pieces: int = 1) -> None:
+    """Weights, gradients and Adam's two moments of the layers ``sizes``, before allocating them."""
+    params = sum(i * o * max(pieces, 1) for i, o in zip(sizes, sizes[1:]))
+    require_memory(4 * params, f"{name}.hidden={','.join(map(str, sizes[1:-1]))} with {sizes[0]} inputs",
+                   f"use smaller layers (--set {name}.hidden=...) or a smaller --z-dim")
 
 
 class OutputRange(nn.Module):
@@ -66,7 +74,9 @@ class MLPGenerator(nn.Module):
         if norm not in ("none", "batch"):
             raise ConfigError(f"gen.norm must be 'none' or 'batch', got {norm!r}")
         self.sample_shape = tuple(sample_shape)
-        sizes = (z_dim, *_hidden(hidden, "gen"))
+        sizes = (z_dim, *_hidden(hidden, "gen"), math.prod(sample_shape))
+        _require_memory(sizes, "gen")
+        sizes = sizes[:-1]
         layers: list[nn.Module] = []
         for i, o in zip(sizes, sizes[1:]):
             if norm == "batch":
@@ -242,6 +252,7 @@ class MLPDiscriminator(nn.Module):
         self.pack = _pack_size(pack)
         pieces = _maxout_pieces(maxout)
         sizes = (self.pack * math.prod(sample_shape), *_hidden(hidden, "disc"))
+        _require_memory((*sizes, 1), "disc", pieces)
         layers: list[nn.Module] = []
         for i, o in zip(sizes, sizes[1:]):
             layers += _hidden_layer(i, o, slope, pieces)

@@ -73,10 +73,12 @@ def parse_threads(value: object) -> int:
         count = int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         count = -1
-    if count < 1:
+    limit = 4 * (os.cpu_count() or 1)
+    if count < 1 or count > limit:
         from ganforge.errors import ConfigError
 
-        raise ConfigError(f"--threads must be 'auto' or a positive number of threads, got {value!r}")
+        raise ConfigError(f"--threads must be 'auto' or a number of threads from 1 to {limit} (this machine "
+                          f"has {os.cpu_count()} cores), got {value!r}")
     return count
 
 

@@ -23,6 +23,7 @@ from ganforge.checkpoint import (
 from ganforge.config import RunConfig
 from ganforge.errors import ConfigError, DivergenceError
 from ganforge.plugins import HookError, call_hook
+from ganforge.resources import require_memory
 from ganforge.train import artifacts
 from ganforge.train.build import (
     build_dataset,
@@ -102,6 +103,9 @@ class Trainer:
         self.info = self.data.info
         self.batches = ResumableBatches(self.data.batches(self.config.batch_size, self.data_rng), self.data_rng)
         gen, disc = build_models(self.config, registry, self.info)
+        c = self.config  # a batch's samples and noise, each held a few times over by the step
+        require_memory(16 * c.batch_size * (math.prod(self.info.sample_shape) + c.z_dim),  # type: ignore[operator]
+                       f"--batch-size {c.batch_size}", "use a smaller --batch-size")
         self.generator, self.discriminator = gen.to(self.device), disc.to(self.device)
         self.loss = build_loss(self.config, registry)
         c = self.config
