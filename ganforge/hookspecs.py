@@ -7,6 +7,7 @@ by the core: it validates the object, refuses duplicate names and records which 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -97,12 +98,25 @@ def ganforge_on_train_start(trainer: Trainer) -> None:
 
 
 @hookspec
-def ganforge_on_step_end(trainer: Trainer, step: int, logs: dict[str, Any]) -> None:
-    """Called after every generator step.
+def ganforge_on_step_end(trainer: Trainer, step: int, logs: Mapping[str, Any], logged: bool) -> None:
+    """Called after every generator step, with that step's numbers.
 
     :param step: the number of finished steps (1-based).
-    :param logs: this step's numbers (``d_loss``, ``g_loss``, ...); written to metrics.jsonl when
-        ``logged`` is true.
+    :param logs: on a logging step (``logged``), the line just written to metrics.jsonl: the
+        losses averaged over the steps since the previous line, ``step``, ``time``,
+        ``steps_per_s``, ``threads`` (and ``skipped`` with ``--on-nan skip``). On other steps,
+        this step's own ``d_loss`` and ``g_loss`` and ``step``; a loss is read from the device
+        only when a plugin reads it.
+    :param logged: whether ``logs`` was written to metrics.jsonl at this step.
+    """
+
+
+@hookspec
+def ganforge_on_eval(trainer: Trainer, step: int, results: dict[str, float]) -> None:
+    """Called after each ``--eval-every`` evaluation, once its row is in metrics.jsonl.
+
+    :param step: the step the generator was evaluated at.
+    :param results: metric values by key (``eval/fid``, ``eval/recall``, ...), as written.
     """
 
 

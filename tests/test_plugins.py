@@ -176,3 +176,34 @@ def test_lifecycle_hooks_are_called_in_order(tiny_points_config):
     assert calls[0] == "start" and calls[1] == "step1"
     assert "ckpt10" in calls and calls.index("ckpt10") > calls.index("step10")
     assert calls[-2:] == ["ckpt30", "end"]
+
+
+def test_step_hook_gets_each_steps_values_and_eval_hook_gets_results(tiny_points_config, registry, plugin_manager):
+    """Every step's own losses (not the last logged line), a ``logged`` flag that matches
+    metrics.jsonl, and the evaluation results through ``ganforge_on_eval``."""
+    from ganforge import Trainer, hookimpl
+    from ganforge.train.artifacts import read_metrics
+
+    seen, evals = [], []
+
+    class Recorder:
+        @hookimpl
+        def ganforge_on_step_end(self, trainer, step, logs, logged):
+            seen.append((step, logged, logs["d_loss"], logs["g_loss"], logs["step"]))
+
+        @hookimpl
+        def ganforge_on_eval(self, trainer, step, results):
+            evals.append((step, dict(results)))
+
+    plugin_manager.register(Recorder())
+    tiny_points_config.eval_every, tiny_points_config.eval_metrics = 15, ("modes",)
+    tiny_points_config.eval_samples = 200
+    trainer = Trainer(tiny_points_config, registry=registry, plugin_manager=plugin_manager)
+    trainer.fit()
+    rows = [r for r in read_metrics(trainer.paths.metrics) if "d_loss" in r]
+    assert [s for s, logged, *_ in seen if logged] == [r["step"] for r in rows]
+    assert [s for s, *_ in seen] == list(range(1, tiny_points_config.steps + 1))
+    assert all(step == logged_step for step, _, _, _, logged_step in seen)
+    unlogged = [d for _, logged, d, _, _ in seen if not logged]
+    assert len(set(unlogged)) == len(unlogged)  # each step its own value, not a repeated line
+    assert [s for s, _ in evals] == [15, 30] and all("eval/modes" in r for _, r in evals)

@@ -3,6 +3,7 @@ periodic log lines otherwise (CI, pipes). The trainer itself never imports rich.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
@@ -48,8 +49,7 @@ class ProgressDisplay:
             self.progress.start()
 
     @hookimpl
-    def ganforge_on_step_end(self, trainer, step: int, logs: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
-        logged = logs.get("step") == step
+    def ganforge_on_step_end(self, trainer, step: int, logs: Mapping[str, Any], logged: bool) -> None:  # type: ignore[no-untyped-def]
         if self.progress is not None:
             fields = {}
             if logged:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -70,6 +71,24 @@ class RunPaths:
     @property
     def losses_plot(self) -> Path:
         return self.root / "losses.png"
+
+
+class StepValues(Mapping[str, Any]):
+    """One step's numbers for the step hook. Losses stay tensors on the device until a plugin
+    reads them, so a run whose plugins only look at logged steps never waits for the device."""
+
+    def __init__(self, **values: Any) -> None:
+        self._values = values
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._values[key]
+        return float(value) if isinstance(value, torch.Tensor) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 def default_out(config: RunConfig) -> str:
@@ -229,15 +248,19 @@ class Trainer:
             self._mid_step = False
             self.threads.step_done()
             last = self.step == c.steps
-            if (c.log_every and self.step % c.log_every == 0) or last:
+            logged = bool((c.log_every and self.step % c.log_every == 0) or last)
+            if logged:
                 self._log_window()
-            call_hook(self.pm, "ganforge_on_step_end", trainer=self, step=self.step, logs=self.logs)
+            logs = self.logs if logged else StepValues(step=self.step, d_loss=d_loss, g_loss=g_loss)
+            call_hook(self.pm, "ganforge_on_step_end", trainer=self, step=self.step, logs=logs, logged=logged)
             if c.sample_every and self.step % c.sample_every == 0 and not last:
                 self.save_samples()
             if c.ckpt_every and self.step % c.ckpt_every == 0 and not last:
                 self.save_checkpoint()
             if c.eval_every and (self.step % c.eval_every == 0 or last):
-                self._append_metrics({"step": self.step, **self.evaluate()})
+                results = self.evaluate()
+                self._append_metrics({"step": self.step, **results})
+                call_hook(self.pm, "ganforge_on_eval", trainer=self, step=self.step, results=results)
 
     def _log_window(self) -> None:
         """Average the losses over the steps since the last line and append it to metrics.jsonl."""
