@@ -207,3 +207,15 @@ def test_step_hook_gets_each_steps_values_and_eval_hook_gets_results(tiny_points
     unlogged = [d for _, logged, d, _, _ in seen if not logged]
     assert len(set(unlogged)) == len(unlogged)  # each step its own value, not a repeated line
     assert [s for s, _ in evals] == [15, 30] and all("eval/modes" in r for _, r in evals)
+
+
+def test_a_plugin_with_only_a_generator_trains_against_the_mlp_discriminator(tmp_path, registry, plugin_manager):
+    from ganforge import RunConfig, Trainer
+    from ganforge.models.mlp import MLPGenerator
+
+    registry.add("generator", "resmlp", lambda **kw: MLPGenerator(**kw))
+    config = RunConfig(gen="resmlp", data="ring8", steps=3, batch_size=16, out=str(tmp_path / "r"), sample_every=0,
+                       options={"gen": {"hidden": (8,)}, "disc": {"hidden": (8,)}})
+    trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
+    assert trainer.config.disc == "mlp"
+    trainer.fit()

@@ -14,7 +14,7 @@ from ganforge.registry import Registry
 
 FLAGS: tuple[tuple[str, Any, str], ...] = (
     ("gen", str, "generator name (default mlp)"),
-    ("disc", str, "discriminator name (default: the generator's family)"),
+    ("disc", str, "discriminator name (default: the generator's family if it has one, else mlp)"),
     ("loss", str, "loss name (default nonsat)"),
     ("data", str, "data set name (default mnist)"),
     ("steps", "int", "generator steps"),

@@ -6,6 +6,8 @@ through the registry, never by name checks.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Any
 
 import torch
@@ -22,11 +24,23 @@ def declared_defaults(factory: object) -> dict:
     return dict(getattr(factory, "defaults", None) or {})
 
 
+DEFAULT_DISCRIMINATOR = "mlp"
+
+
+def default_discriminator(gen: str, registry: Registry) -> str:
+    """``--disc`` left out: the generator's family when it has a discriminator (``dcgan`` ->
+    ``dcgan``), else the built-in ``mlp`` discriminator, which fits any data shape. A plugin that
+    adds only a generator is usable without naming a discriminator."""
+    return gen if ("discriminator", gen) in registry else DEFAULT_DISCRIMINATOR
+
+
 def resolve_config(config: RunConfig, registry: Registry) -> RunConfig:
     """Check every component name, then fill unset settings: the data set's declared defaults
     (e.g. the 2-D mixtures' z_dim 2), then the loss's (e.g. WGAN's n_critic 5), then ganforge's."""
     registry.get("generator", config.gen)
-    registry.get("discriminator", config.disc or config.gen)
+    if config.disc is None:
+        config = dataclasses.replace(config, disc=default_discriminator(config.gen, registry))
+    registry.get("discriminator", config.disc)
     data = registry.get("dataset", config.data).factory
     loss = registry.get("loss", config.loss).factory
     return config.resolved(declared_defaults(data), declared_defaults(loss))
