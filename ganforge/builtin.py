@@ -6,6 +6,7 @@ Third-party plugins look exactly like this module (see ``plugins/`` for installa
 from __future__ import annotations
 
 from ganforge.data.digits import Digits
+from ganforge.data.folder import ImageFolder
 from ganforge.data.mixtures import grid25, ring8
 from ganforge.data.mnist import MNIST
 from ganforge.hookspecs import Register, hookimpl
@@ -48,6 +49,8 @@ def ganforge_register_datasets(register: Register) -> None:
     register("mnist", MNIST, "MNIST digits: IDX files from data.root/$GANFORGE_DATA, else 5,000 bundled")
     register("ring8", ring8, "8 Gaussians on the unit circle, std 0.01 (PacGAN)")
     register("grid25", grid25, "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN)")
+    register("folder", ImageFolder, "your images: PNG/JPEG under data.root, resized and cropped to data.size, "
+             "data.channels 1 or 3; subfolders are classes")
     register("digits", Digits, "scikit-learn's 8x8 digits (1,797 images), for fast tests")
 
 

@@ -81,3 +81,78 @@ def test_eval_every_appends_quality_to_metrics_jsonl(tmp_path):
     evals = [r for r in rows if "eval/modes" in r]
     assert [r["step"] for r in evals] == [10, 20]
     assert (out / "losses.png").is_file()
+
+
+def test_metric_options_reach_their_metric_and_typos_are_named(tmp_path, capsys):
+    """``--set metric.NAME.KEY=VALUE`` changes that metric's result; an unknown key names the
+    metric and its parameters; an option without a metric name says how to write it."""
+    import json
+
+    from ganforge.cli.main import main
+
+    out = tmp_path / "r"
+    assert main(["run", "--data", "ring8", "--steps", "20", "--out", str(out), "--threads", "1",
+                 "--set", "gen.hidden=16", "--set", "disc.hidden=16", "--sample-every", "0"]) == 0
+    results = {}
+    for sigma in ("3", "30"):
+        assert main(["eval", str(out), "--metric", "modes", "--set", f"metric.modes.n_sigma={sigma}",
+                     "--json", str(tmp_path / f"{sigma}.json")]) == 0
+        results[sigma] = json.loads((tmp_path / f"{sigma}.json").read_text())["metrics"]["high_quality"]
+    assert results["30"] > results["3"]
+    capsys.readouterr()
+    assert main(["eval", str(out), "--metric", "modes", "--set", "metric.modes.bogus=1"]) == 2
+    assert "'modes' does not accept" in capsys.readouterr().err
+    assert main(["eval", str(out), "--metric", "modes", "--set", "metric.n_sigma=1"]) == 2
+    assert "metric.modes.n_sigma" in capsys.readouterr().err
+
+
+def test_a_plugin_metric_runs_by_default_and_shows_in_eval(tmp_path, capsys, monkeypatch):
+    """Whether a metric runs by default is the metric's property, whoever registered it."""
+    from ganforge.cli.main import main
+    from ganforge.metrics.base import Metric
+    from ganforge.plugins import get_plugin_manager as real_get
+
+    class Spread(Metric):
+        modalities = ("points",)
+        needs_features = False
+
+        def compute(self, data):
+            return {"spread_ratio": float(data.fake.std() / data.real.std())}
+
+    class SpreadPlugin:
+        from ganforge import hookimpl
+
+        @hookimpl
+        def ganforge_register_metrics(self, register):
+            register("spread", Spread, "std of fakes over std of reals")
+
+    import ganforge.plugins as plugins
+
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda **kw: real_get(**{**kw, "extra": [SpreadPlugin()]}))
+    out = tmp_path / "r"
+    assert main(["run", "--data", "ring8", "--steps", "5", "--out", str(out), "--threads", "1",
+                 "--set", "gen.hidden=8", "--set", "disc.hidden=8", "--sample-every", "0"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "spread_ratio" in shown and "modes captured" in shown
+
+
+def test_eval_says_which_metrics_do_not_apply_and_why(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    from ganforge.cli.main import main
+
+    (tmp_path / "img").mkdir()
+    for i in range(20):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(
+            tmp_path / "img" / f"{i}.png")
+    out = tmp_path / "r"
+    assert main(["run", "--data", "folder", "--set", f"data.root={tmp_path / 'img'}", "--set", "data.size=8",
+                 "--steps", "2", "--batch-size", "4", "--out", str(out), "--set", "gen.hidden=8",
+                 "--set", "disc.hidden=8"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "-n", "20"]) == 2
+    err = capsys.readouterr().err
+    assert "no metric applies" in err and "fid: needs a feature extractor for images of shape (3, 8, 8)" in err

@@ -27,8 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=positive_int, default=0, help="sampling seed (default 0)")
     p.add_argument("--step", type=positive_int, default=None,
                    help="use the checkpoint of this step instead of the latest (see checkpoints/)")
-    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="metric.KEY=VALUE",
-                   help="metric options, e.g. metric.extractor=NAME or metric.weights=PATH")
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="metric.NAME.KEY=VALUE",
+                   help="metric options, e.g. metric.prdc.k_pr=5; metric.extractor=NAME and metric.weights=PATH choose the feature extractor")
     p.add_argument("--json", dest="json_path", help="also write the numbers to this JSON file")
     p.set_defaults(handler=handle)
 
@@ -72,6 +72,8 @@ def handle(args: argparse.Namespace) -> int:
         floor = result.floor.get(key)
         table.add_row(LABELS.get(key, key), shown, "" if floor is None else f"{floor:.4g}")
     Console().print(table)
+    for name, reason in result.skipped.items():
+        print(f"not computed: {name}: {reason}")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps({"run": str(args.run_dir), **result.to_dict()}, indent=2) + "\n")
         print(f"wrote {args.json_path}")

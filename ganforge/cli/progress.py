@@ -38,6 +38,9 @@ class ProgressDisplay:
         c = trainer.config
         self.console.print(f"[bold]ganforge[/] training {c.gen}/{c.disc} with {c.loss} on {c.data} "
                            f"for {c.steps} steps on {trainer.device} -> {c.out}")
+        describe = getattr(trainer.data, "describe", None)
+        if callable(describe):  # a data set may say what it loaded (the folder set: counts, skips)
+            self.console.print(f"data: {describe()}", markup=False)
         if self.console.is_terminal:
             self.progress = Progress(
                 TextColumn("[bold blue]train"), BarColumn(), MofNCompleteColumn(),

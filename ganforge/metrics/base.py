@@ -71,6 +71,11 @@ class Metric:
     modalities: ClassVar[tuple[str, ...]] = ("image",)
     #: whether ganforge reports the same metric on two disjoint real halves as a floor
     has_floor: ClassVar[bool] = False
+    #: whether the metric runs when the user names none (and it applies): a property of the
+    #: metric, whoever provides it
+    by_default: ClassVar[bool] = True
+    #: whether it needs a feature extractor for image data (FID, KID, PRDC, IS do)
+    needs_features: ClassVar[bool] = True
 
     def applies_to(self, info: DataInfo, dataset: GanDataset | None) -> bool:
         return info.modality in self.modalities

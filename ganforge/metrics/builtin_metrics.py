@@ -66,6 +66,7 @@ class Modes(Metric):
     """PacGAN mode coverage on a Gaussian mixture: modes captured, % high quality, reverse KL."""
 
     modalities: ClassVar[tuple[str, ...]] = ("points",)
+    needs_features: ClassVar[bool] = False
 
     def __init__(self, n_sigma: float = 3.0, min_count: int = 1) -> None:
         self.n_sigma, self.min_count = n_sigma, min_count

@@ -30,20 +30,64 @@ class EvalResult:
     n_real: int
     values: dict[str, float] = field(default_factory=dict)
     floor: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Metrics left out of the default set, with the reason (shown by ``ganforge eval``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"step": self.step, "n_fake": self.n_fake, "n_real": self.n_real, "metrics": self.values,
-                "real_vs_real": self.floor}
+                "real_vs_real": self.floor, "skipped": self.skipped}
 
 
-def default_metrics(registry: Registry, dataset: GanDataset) -> list[str]:
+EXTRACTOR_OPTIONS = ("extractor", "weights")
+
+
+def default_metrics(registry: Registry, dataset: GanDataset, options: dict[str, Any] | None = None,
+                    skipped: dict[str, str] | None = None) -> list[str]:
+    """Every registered metric (any provider) that runs by default and applies to ``dataset``;
+    one that needs image features is left out when no extractor reads this data's shape, and
+    ``skipped`` (when given) collects why each metric was left out."""
+    has_features = dataset.info.modality != "image" or build_extractor(registry, dataset, options or {}) is not None
     names = []
     for name in registry.names("metric"):
         metric = registry.get("metric", name).build()
-        if isinstance(metric, Metric) and metric.applies_to(dataset.info, dataset) \
-                and registry.get("metric", name).provider.plugin == "ganforge.builtin":
+        if not isinstance(metric, Metric) or not metric.by_default:
+            continue
+        if not metric.applies_to(dataset.info, dataset):
+            reason = f"does not apply to {dataset.info.modality} data"
+        elif metric.needs_features and dataset.info.modality == "image" and not has_features:
+            reason = (f"needs a feature extractor for images of shape {tuple(dataset.info.sample_shape)}; the "
+                      f"shipped LeNet reads (1, 28, 28): a plugin can ship one (--set metric.extractor=NAME)")
+        else:
             names.append(name)
+            continue
+        if skipped is not None:
+            skipped[name] = reason
     return names
+
+
+def metric_options(names: Sequence[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Split ``--set metric.NAME.KEY=VALUE`` (or a ``[metric.NAME]`` TOML table) by metric;
+    ``metric.extractor`` and ``metric.weights`` choose the feature extractor for all of them."""
+    per: dict[str, dict[str, Any]] = {name: {} for name in names}
+    flat: dict[str, Any] = {}
+    for key, value in options.items():
+        if isinstance(value, dict):  # a [metric.prdc] table
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    for key, value in flat.items():
+        if key in EXTRACTOR_OPTIONS:
+            continue
+        name, dot, option = key.partition(".")
+        if not dot:
+            raise ConfigError(f"--set metric.{key}: name the metric it is for, such as --set "
+                              f"metric.{names[0] if names else 'prdc'}.{key}={value}; metric.extractor and "
+                              f"metric.weights choose the extractor")
+        if name not in per:
+            raise ConfigError(f"--set metric.{key}: metric {name!r} is not among those computed "
+                              f"({', '.join(names) or 'none'}); add --metric {name} or drop the option")
+        per[name][option] = value
+    return per
 
 
 def build_extractor(registry: Registry, dataset: GanDataset, options: dict[str, Any]):  # type: ignore[no-untyped-def]
@@ -86,15 +130,19 @@ def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Re
              options: dict[str, Any] | None = None, floor: bool = True) -> EvalResult:
     """Compute ``metrics`` (default: every built-in one that applies) for ``n`` generated samples."""
     options = dict(options or {})
-    names = list(metrics) if metrics else default_metrics(registry, dataset)
-    built: dict[str, Metric] = {name: registry.get("metric", name).build() for name in names}
+    skipped: dict[str, str] = {}
+    names = list(metrics) if metrics else default_metrics(registry, dataset, options, skipped)
+    if not names:
+        raise UsageError(f"no metric applies to this data ({'; '.join(f'{k}: {v}' for k, v in skipped.items())})")
+    per_metric = metric_options(names, options)
+    built: dict[str, Metric] = {name: registry.get("metric", name).build(**per_metric[name]) for name in names}
     n = n or DEFAULT_N.get(dataset.info.modality, 10_000)
     rng = torch.Generator().manual_seed(seed + 7)
     real = dataset.real_samples(n, rng, split="all")
     fake = generate(generator, z_dim, n, seed)
     extractor = build_extractor(registry, dataset, options)
     data = EvalData(fake, real, dataset.info, dataset, extractor, seed)
-    result = EvalResult(step, len(fake), len(real))
+    result = EvalResult(step, len(fake), len(real), skipped=skipped)
     for name, metric in built.items():
         result.values.update(_compute(name, metric, data))
     if floor and any(m.has_floor for m in built.values()) and len(real) >= 8:
