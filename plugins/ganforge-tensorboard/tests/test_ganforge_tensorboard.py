@@ -1,0 +1,51 @@
+"""Train with the plugin registered, then read the event files back with TensorBoard's own
+reader and compare them with the run's metrics.jsonl."""
+
+from __future__ import annotations
+
+import pytest
+
+import ganforge_tensorboard
+from ganforge import RunConfig, Trainer
+from ganforge.plugins import build_registry, get_plugin_manager
+from ganforge.train.artifacts import read_metrics
+
+event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
+                                        reason="the tensorboard package is not installed")
+
+
+def train(tmp_path, data: str, steps: int, resume: bool = False) -> Trainer:
+    pm = get_plugin_manager(entry_points=False, extra=[ganforge_tensorboard.TensorBoardLogger()])
+    config = RunConfig(data=data, steps=steps, batch_size=16, out=str(tmp_path / "run"), threads=1, log_every=5,
+                       sample_every=10, ckpt_every=10, eval_every=10, eval_samples=200, resume=resume,
+                       eval_metrics=("modes",) if data == "ring8" else ("fid",),
+                       options={"gen": {"hidden": (16,)}, "disc": {"hidden": (16,)}})
+    trainer = Trainer(config, registry=build_registry(pm), plugin_manager=pm)
+    trainer.fit()
+    return trainer
+
+
+def events(run) -> event_accumulator.EventAccumulator:
+    reader = event_accumulator.EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    reader.Reload()
+    return reader
+
+
+@pytest.mark.parametrize("data", ["ring8", "mnist"])
+def test_losses_evals_and_samples_are_written(tmp_path, data):
+    trainer = train(tmp_path, data, 20)
+    reader = events(trainer.paths.root)
+    rows = [r for r in read_metrics(trainer.paths.metrics) if "d_loss" in r]
+    logged = [(e.step, e.value) for e in reader.Scalars("loss/d_loss")]
+    assert [s for s, _ in logged] == [r["step"] for r in rows]
+    assert all(abs(v - r["d_loss"]) < 1e-6 for (_, v), r in zip(logged, rows))
+    key = "eval/modes" if data == "ring8" else "eval/fid"
+    assert [e.step for e in reader.Scalars(key)] == [10, 20]
+    assert [e.step for e in reader.Images("samples")] == [10, 20]
+
+
+def test_a_resumed_run_purges_what_came_after_its_checkpoint(tmp_path):
+    train(tmp_path, "ring8", 20)
+    trainer = train(tmp_path, "ring8", 30, resume=True)
+    steps = [e.step for e in events(trainer.paths.root).Scalars("loss/d_loss")]
+    assert steps == sorted(set(steps)) and steps[-1] == 30
