@@ -38,8 +38,8 @@ class PluginError(GanforgeError):
     """A plugin failed to load or registered something invalid."""
 
 
-class DuplicateComponentError(PluginError):
-    """Two plugins registered the same name for the same kind."""
+class DuplicateComponentError(UsageError, PluginError):
+    """A name that several plugins registered was used without saying which plugin's (exit 2)."""
 
 
 class CheckpointError(UsageError):

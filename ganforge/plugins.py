@@ -75,9 +75,10 @@ def load_entry_points(
         entry_points = md.entry_points(group=ENTRY_POINT_GROUP)
     blocked = _disabled()
     for ep in entry_points:
-        if ep.name in blocked or pm.has_plugin(ep.name) or pm.is_blocked(ep.name):
-            continue
         dist = getattr(ep, "dist", None)
+        if ep.name in blocked or (dist is not None and dist.name in blocked) or pm.has_plugin(ep.name) \
+                or pm.is_blocked(ep.name):
+            continue
         where = f"{dist.name} {dist.version}" if dist else "unknown distribution"
         try:
             plugin = ep.load()

@@ -65,6 +65,14 @@ class Component:
             raise ConfigError(f"{self.kind} {self.name!r} cannot be built with {given}: {exc}") from None
 
 
+def _qualified(component: Component) -> str:
+    return f"{component.name}@{component.provider.distribution or component.provider.plugin}"
+
+
+def _flag(kind: str) -> str:
+    return {"generator": "gen", "discriminator": "disc", "dataset": "data"}.get(kind, kind)
+
+
 def _parameters(factory: Callable[..., Any]) -> str:
     try:
         return ", ".join(inspect.signature(factory).parameters) or "(none)"
@@ -81,6 +89,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._items: dict[str, dict[str, Component]] = {kind: {} for kind in KINDS}
+        self._clashes: dict[tuple[str, str], list[Component]] = {}
 
     def register_callback(self, kind: str, provider: Provider) -> Callable[..., None]:
         """Return the ``register(name, factory, description=None)`` callback handed to one hook."""
@@ -106,17 +115,41 @@ class Registry:
             raise PluginError(f"{provider} registered a {kind} with an invalid name {name!r}")
         if not callable(factory):
             raise PluginError(f"{provider} registered {kind} {name!r} with a non-callable factory")
-        existing = self._items[kind].get(name)
-        if existing is not None:
-            raise DuplicateComponentError(
-                f"{kind} {name!r} is registered twice: by {existing.provider} and by {provider}. "
-                f"Uninstall one of them or block it with GANFORGE_DISABLE_PLUGINS."
-            )
         text = description or _first_line(getattr(factory, "__doc__", None))
-        self._items[kind][name] = Component(kind, name, factory, _first_line(text), provider)
+        component = Component(kind, name, factory, _first_line(text), provider)
+        existing = self._items[kind].get(name)
+        if existing is None:
+            self._items[kind][name] = component
+            return
+        if existing.provider == provider:
+            raise PluginError(f"{provider} registered {kind} {name!r} twice")
+        # Two plugins chose one name: keep both under qualified names. Commands that do not use
+        # the name are unaffected; using it asks the user to choose (see :meth:`get`).
+        self._clashes.setdefault((kind, name), [existing]).append(component)
+
+    def providers_of(self, kind: str, name: str) -> list[Component]:
+        """Every component registered under ``name`` (more than one when plugins clash)."""
+        return list(self._clashes.get((kind, name), [self._items[kind][name]] if name in self._items[kind] else []))
 
     def get(self, kind: str, name: str) -> Component:
-        """The component, or :class:`UnknownComponentError` listing the names and the closest."""
+        """The component, or :class:`UnknownComponentError` listing the names and the closest.
+
+        ``name@provider`` picks one of several plugins that registered the same name
+        (``provider``: the distribution, e.g. ``ganforge-losses``, or the plugin's name); a bare
+        name that several plugins registered is a :class:`DuplicateComponentError` naming them."""
+        base, at, wanted = name.partition("@")
+        if at:
+            for component in self.providers_of(kind, base):
+                if wanted in (component.provider.distribution, component.provider.plugin):
+                    return component
+            choices = [_qualified(c) for c in self.providers_of(kind, base)]
+            raise UnknownComponentError(kind, name, choices or self._items.get(kind, {}))
+        if (kind, name) in self._clashes:
+            choices = ", ".join(_qualified(c) for c in self._clashes[(kind, name)])
+            raise DuplicateComponentError(
+                f"{kind} {name!r} is provided by several plugins: choose one, such as --{_flag(kind)} "
+                f"{_qualified(self._clashes[(kind, name)][-1])} (choices: {choices}), or disable one with "
+                f"GANFORGE_DISABLE_PLUGINS")
         try:
             return self._items[kind][name]
         except KeyError:
@@ -126,9 +159,18 @@ class Registry:
         return sorted(self._items[kind])
 
     def __iter__(self):  # type: ignore[no-untyped-def]
+        """Every component; each of several plugins' components of one name appears."""
         for kind in KINDS:
-            yield from (self._items[kind][n] for n in sorted(self._items[kind]))
+            for n in sorted(self._items[kind]):
+                yield from self.providers_of(kind, n)
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         kind, name = key
-        return name in self._items.get(kind, {})
+        base, at, _ = name.partition("@")
+        if not at:
+            return name in self._items.get(kind, {})
+        try:
+            self.get(kind, name)
+        except UnknownComponentError:
+            return False
+        return True

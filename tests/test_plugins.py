@@ -68,17 +68,48 @@ def test_in_test_plugin_adds_a_loss_that_a_run_uses(tiny_points_config):
     assert (run_dir / "metrics.jsonl").read_text().count("\n") >= 1
 
 
-def test_duplicate_name_is_refused_naming_both_providers():
+def test_a_name_two_plugins_register_breaks_only_its_own_use(tmp_path):
+    """Both are kept and listed; other components work; the bare name asks the user to choose
+    naming both providers; ``name@provider`` picks one."""
     class Again:
         @hookimpl
         def ganforge_register_losses(self, register):
-            register("nonsat", GanLoss)
+            register("nonsat", GanLoss, "a copy")
 
     pm = get_plugin_manager(entry_points=False)
     pm.register(Again(), name="copycat")
+    registry = build_registry(pm)
+    assert [c.provider.plugin for c in registry if c.kind == "loss" and c.name == "nonsat"] == \
+        ["ganforge.builtin", "copycat"]
+    assert registry.get("loss", "minimax").name == "minimax"
     with pytest.raises(DuplicateComponentError) as info:
-        build_registry(pm)
-    assert "ganforge.builtin" in str(info.value) and "copycat" in str(info.value)
+        registry.get("loss", "nonsat")
+    assert "nonsat@ganforge," in str(info.value) and "nonsat@copycat" in str(info.value)
+    assert registry.get("loss", "nonsat@copycat").description == "a copy"
+    assert registry.get("loss", "nonsat@ganforge.builtin").provider.plugin == "ganforge.builtin"
+    assert ("loss", "nonsat@copycat") in registry and ("loss", "nonsat@nobody") not in registry
+
+
+def test_a_clash_is_a_usage_error_only_for_the_command_that_uses_it(tmp_path, monkeypatch, capsys):
+    from ganforge.cli.main import main
+    import ganforge.plugins as plugins
+
+    class Again:
+        @hookimpl
+        def ganforge_register_losses(self, register):
+            register("nonsat", GanLoss, "a copy")
+
+    real = plugins.get_plugin_manager
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda **kw: real(**{**kw, "extra": [Again()]}))
+    assert main(["list", "--kind", "loss"]) == 0
+    assert main(["run", "--data", "ring8", "--loss", "minimax", "--steps", "2", "--out", str(tmp_path / "a"),
+                 "--set", "gen.hidden=4", "--set", "disc.hidden=4", "--sample-every", "0"]) == 0
+    capsys.readouterr()
+    assert main(["run", "--data", "ring8", "--loss", "nonsat", "--steps", "2", "--out", str(tmp_path / "b")]) == 2
+    assert "choose one" in capsys.readouterr().err
+    assert main(["run", "--data", "ring8", "--loss", "nonsat@ganforge.builtin", "--steps", "2",
+                 "--out", str(tmp_path / "c"), "--set", "gen.hidden=4", "--set", "disc.hidden=4",
+                 "--sample-every", "0"]) == 0
 
 
 class FakeDist:
