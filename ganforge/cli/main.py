@@ -41,12 +41,12 @@ def positive_float(text: str) -> float:
 
 def build_parser() -> ArgumentParser:
     from ganforge import __version__
-    from ganforge.cli import doctor, evaluate, listing, run, sample
+    from ganforge.cli import doctor, evaluate, export, listing, run, sample
 
     parser = ArgumentParser(prog="ganforge", description="Train and evaluate GANs built from plugins.")
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
-    for module in (run, listing, sample, evaluate, doctor):
+    for module in (run, listing, sample, evaluate, export, doctor):
         module.add_parser(sub)
     return parser
 

@@ -90,7 +90,7 @@ class MLPGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z).view(len(z), *self.sample_shape)
+        return self.net(z).unflatten(1, self.sample_shape)  # len(z) would fix the batch in an export
 
 
 class MinibatchStd(nn.Module):

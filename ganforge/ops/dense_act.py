@@ -7,9 +7,11 @@ is registered with ``register_fake`` here so ``torch.compile(fullgraph=True)`` a
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import warnings
+from collections.abc import Iterator
 
 import torch
 
@@ -66,6 +68,22 @@ if _C is not None:
         return y.new_empty((y.shape[1],))
 
 
+_reference_only = False
+
+
+@contextlib.contextmanager
+def reference_ops() -> Iterator[None]:
+    """Within the block, :func:`dense_act` runs the pure-PyTorch reference (plain ``linear`` +
+    activation). ``ganforge export`` traces under it, so an exported model holds only standard
+    ATen ops and loads where ganforge is not installed."""
+    global _reference_only
+    before, _reference_only = _reference_only, True
+    try:
+        yield
+    finally:
+        _reference_only = before
+
+
 def backend() -> str:
     """Which implementation :func:`dense_act` uses: ``"cpp"``, ``"cuda"`` or ``"reference"``.
 
@@ -84,7 +102,7 @@ def dense_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None =
     ``x`` may have any number of leading dimensions, like ``F.linear``.
     """
     code = activation(act).code
-    if _C is None:
+    if _C is None or _reference_only:
         return dense_act_reference(x, weight, bias, act, alpha)
     if x.dim() == 2:
         return _op(x, weight, bias, code, alpha)
