@@ -143,7 +143,7 @@ class RunConfig:
             raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known))}")
         values = dict(data)
         for key, value in values.items():
-            _check_type(key, value)
+            check_type(key, value)
         for key in ("betas", "eval_metrics"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
@@ -153,7 +153,7 @@ class RunConfig:
 _KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
 
 
-def _check_type(key: str, value: Any) -> None:
+def check_type(key: str, value: Any) -> None:
     """A config value of the wrong type (TOML ``steps = "ten"``) gets a message naming the key."""
     if value is None or key == "options":
         if key == "options" and not (value is None or isinstance(value, dict)):
@@ -243,7 +243,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
                           f"'options' key")
     for key, value in raw.items():
         if key in RunConfig.__dataclass_fields__ and not (key in OPTION_SECTIONS and isinstance(value, dict)):
-            _check_type(key, value)
+            check_type(key, value)
     options = {k: raw.pop(k) for k in list(raw) if k in OPTION_SECTIONS and isinstance(raw[k], dict)}
     for section, table in options.items():  # TOML cannot hold `loss = "x"` and a [loss] table both
         if "name" in table and section != "metric":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata as md
 import os
+import sys
 import warnings
 from collections.abc import Iterable
 from typing import Any
@@ -26,6 +27,7 @@ from ganforge.registry import HOOK_FOR_KIND, Provider, Registry
 ENTRY_POINT_GROUP = "ganforge"
 DEFAULT_PLUGINS: tuple[str, ...] = ("ganforge.builtin", "ganforge.recipes")
 STRICT_ENV = "GANFORGE_STRICT_PLUGINS"
+TRACE_ENV = "GANFORGE_TRACE_HOOKS"  # print every hook call and its implementations to stderr
 DISABLE_ENV = "GANFORGE_DISABLE_PLUGINS"
 
 
@@ -103,6 +105,9 @@ def get_plugin_manager(*, entry_points: bool = True, extra: Iterable[Any] = ()) 
     if entry_points:
         load_entry_points(pm)
     pm.check_pending()
+    if os.environ.get(TRACE_ENV, "") not in ("", "0"):
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
     return pm
 
 

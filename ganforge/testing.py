@@ -83,15 +83,44 @@ def check_loss(loss: GanLoss) -> None:
     assert set(defaults) <= allowed, f"unknown training defaults {set(defaults) - allowed}; allowed: {allowed}"
 
 
-def check_dataset(dataset: GanDataset, batch_size: int = 4) -> None:
-    """Batches and real samples have the declared shape and stay inside the declared range."""
-    rng = torch.Generator().manual_seed(0)
-    batch = next(iter(dataset.batches(batch_size, rng)))
-    shape = tuple(dataset.info.sample_shape)
-    assert tuple(batch.shape) == (batch_size, *shape), f"batch shape {tuple(batch.shape)} != ({batch_size}, *{shape})"
-    real = dataset.real_samples(3, rng)
-    assert tuple(real.shape[1:]) == shape, f"real_samples shape {tuple(real.shape)} does not match {shape}"
-    if dataset.info.value_range is not None:
-        lo, hi = dataset.info.value_range
-        assert batch.min() >= lo and batch.max() <= hi, f"batch values leave the declared range {(lo, hi)}"
-    assert dataset.info.modality in ("image", "points"), "modality must be 'image' or 'points'"
+def check_dataset(dataset: GanDataset, batch_size: int = 4, batches: int = 50) -> None:
+    """What the trainer relies on (docs/plugins.md, "The data set contract"): float32 batches of
+    the declared shape, finite and inside the declared range, for as long as it asks (``batches``
+    of them here, past an epoch of a small set), the same stream again for the same generator
+    seed (exact resume), and real samples of the same shape, dtype and range."""
+    info = dataset.info
+    assert info.modality in ("image", "points"), "modality must be 'image' or 'points'"
+    shape = tuple(info.sample_shape)
+    assert shape and all(isinstance(d, int) and d > 0 for d in shape), f"sample_shape must be positive ints, got {shape}"
+    if info.modality == "image":
+        assert len(shape) == 3, f"image data must declare (channels, height, width), got {shape}"
+
+    def check(x: torch.Tensor, what: str, expected: tuple[int, ...]) -> None:
+        assert isinstance(x, torch.Tensor), f"{what} must be a torch.Tensor, got {type(x).__name__}"
+        assert x.dtype == torch.float32, f"{what} must be float32 (the networks' dtype), got {x.dtype}"
+        assert tuple(x.shape) == expected, f"{what} has shape {tuple(x.shape)}, expected {expected}"
+        assert bool(torch.isfinite(x).all()), f"{what} holds NaN or infinite values"
+        if info.value_range is not None:
+            lo, hi = info.value_range
+            assert x.min() >= lo and x.max() <= hi, f"{what} leaves the declared value range {(lo, hi)}"
+
+    def draw(seed: int) -> list[torch.Tensor]:
+        stream = iter(dataset.batches(batch_size, torch.Generator().manual_seed(seed)))
+        out = []
+        for i in range(batches):
+            try:
+                out.append(next(stream))
+            except StopIteration:
+                raise AssertionError(f"batches() ended after {i} batches; the trainer needs an endless stream "
+                                     f"(start a new epoch instead of stopping)") from None
+        return out
+
+    first = draw(0)
+    for i, batch in enumerate(first):
+        check(batch, f"batch {i}", (batch_size, *shape))
+    again = draw(0)
+    assert all(torch.equal(a, b) for a, b in zip(first, again)), \
+        "the same generator seed gave other batches: the stream must draw its randomness from `generator` only"
+    real = dataset.real_samples(3, torch.Generator().manual_seed(0))
+    check(real, "real_samples(3)", (len(real), *shape))
+    assert 1 <= len(real) <= 3, f"real_samples(3) returned {len(real)} samples"

@@ -13,10 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from ganforge.config import RunConfig
+from ganforge.config import RunConfig, check_type
+from ganforge.errors import ConfigError, PluginError
 from ganforge.data import DataInfo, GanDataset
 from ganforge.losses import GanLoss
-from ganforge.registry import Registry
+from ganforge.registry import Component, Registry
 
 
 def declared_defaults(factory: object) -> dict:
@@ -41,9 +42,28 @@ def resolve_config(config: RunConfig, registry: Registry) -> RunConfig:
     if config.disc is None:
         config = dataclasses.replace(config, disc=default_discriminator(config.gen, registry))
     registry.get("discriminator", config.disc)
-    data = registry.get("dataset", config.data).factory
-    loss = registry.get("loss", config.loss).factory
-    return config.resolved(declared_defaults(data), declared_defaults(loss))
+    data = checked_defaults(registry.get("dataset", config.data))
+    loss = checked_defaults(registry.get("loss", config.loss))
+    return config.resolved(data, loss)
+
+
+def checked_defaults(component: Component) -> dict[str, Any]:
+    """A component's declared run defaults, each key a run setting of the right type; a mistake
+    is the plugin's, so the :class:`PluginError` names the plugin and the key."""
+    defaults = declared_defaults(component.factory)
+    fields = RunConfig.__dataclass_fields__
+    for key, value in defaults.items():
+        if key not in fields or key in ("options", "out", "resume", "recipe"):
+            raise PluginError(f"{component.kind} {component.name!r} from {component.provider} declares a default "
+                              f"for {key!r}, which is not a run setting (valid: "
+                              f"{', '.join(sorted(k for k in fields if k not in ('options', 'out', 'resume')))}); "
+                              f"the plugin needs fixing")
+        try:
+            check_type(key, value)
+        except ConfigError as exc:
+            raise PluginError(f"{component.kind} {component.name!r} from {component.provider} declares a bad "
+                              f"default: {exc}; the plugin needs fixing") from None
+    return defaults
 
 
 def build_dataset(config: RunConfig, registry: Registry) -> GanDataset:
