@@ -201,7 +201,7 @@ def parse_value(text: str) -> Any:
     lowered = text.lower()
     if lowered in {"true", "false"}:
         return lowered == "true"
-    if lowered in {"none", "null"}:
+    if lowered == "null":  # "none" stays a word: gen.norm=none means "no normalisation"
         return None
     for kind in (int, float):
         try:

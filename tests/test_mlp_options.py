@@ -335,3 +335,14 @@ def test_a_packed_run_with_an_indivisible_batch_size_fails_with_a_config_error(t
                        ckpt_every=0, options={"gen": {"hidden": (8,)}, "disc": {"hidden": (8,), "pack": 2}})
     with pytest.raises(ConfigError, match="divisible by disc.pack"):
         Trainer(config, registry=registry, plugin_manager=plugin_manager).fit()
+
+
+def test_set_gen_norm_none_turns_batchnorm_off_on_2d_data(tmp_path):
+    """``--set gen.norm=none`` once parsed as Python None and silently kept the default BatchNorm."""
+    from ganforge.cli.run import add_parser, config_from_args
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["run", "--data", "ring8", "--set", "gen.norm=none"])
+    assert config_from_args(args).options["gen"]["norm"] == "none"

@@ -165,6 +165,8 @@ def handle(args: argparse.Namespace) -> int:
     stop_on_sigterm()
     trainer = Trainer(config, registry=registry, plugin_manager=pm)
     run_dir = trainer.fit()
+    if not trainer.seam.is_main_process:  # under torchrun only rank 0 reports (and writes)
+        return 0
     print(f"done: {trainer.step} steps. Run folder: {run_dir}")
     print(f"samples: {trainer.last_samples}")
     print(f"losses:  {trainer.paths.losses_plot}")

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ganforge.losses import GanLoss
+from ganforge.train.seam import Seam
 
 
 def score_pair(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,17 +44,23 @@ class GanStep:
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: GanLoss,
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, batches: Iterator[torch.Tensor],
                  *, batch_size: int, z_dim: int, n_critic: int, device: torch.device,
-                 skip_nonfinite: bool = False) -> None:
+                 skip_nonfinite: bool = False, seam: Seam | None = None) -> None:
         self.G, self.D, self.loss = generator, discriminator, loss
         self.opt_g, self.opt_d = opt_g, opt_d
         self.batches = batches
         self.batch_size, self.z_dim, self.n_critic, self.device = batch_size, z_dim, n_critic, device
         self.skip_nonfinite = skip_nonfinite
+        self.seam = seam
         self.skipped = False
         """Whether the last call skipped an update (``skip_nonfinite`` only)."""
 
     def _apply(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        """``optimizer.step()``, unless ``skip_nonfinite`` and the loss or a gradient is not finite."""
+        """``optimizer.step()`` on the gradients averaged over the processes (under torchrun),
+        unless ``skip_nonfinite`` and the loss or a gradient is not finite."""
+        if self.seam is not None and self.seam.distributed:
+            self.seam.average_gradients(p for group in optimizer.param_groups for p in group["params"])
+            if self.skip_nonfinite:
+                loss = self.seam.all_reduce_mean(loss.detach())  # every process must skip alike
         if self.skip_nonfinite:
             grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
             norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
@@ -64,14 +71,21 @@ class GanStep:
         optimizer.step()
 
     def noise(self) -> torch.Tensor:
-        return torch.randn(self.batch_size, self.z_dim, device=self.device)
+        """This process's slice of the global batch's noise (all of it in one process): every
+        process draws the same global noise, so N processes see what one process would."""
+        z = torch.randn(self.batch_size, self.z_dim, device=self.device)
+        return self.seam.shard(z) if self.seam is not None else z
+
+    def real_batch(self) -> torch.Tensor:
+        batch = next(self.batches)
+        return (self.seam.shard(batch) if self.seam is not None else batch).to(self.device, non_blocking=True)
 
     def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
         G, D, loss = self.G, self.D, self.loss
         self.skipped = False
         fake = d_loss = None
         for i in range(self.n_critic):
-            real = next(self.batches).to(self.device, non_blocking=True)
+            real = self.real_batch()
             if i == self.n_critic - 1:
                 fake = G(self.noise())  # its graph is kept for the generator update below
                 fake_d = fake.detach()

@@ -22,7 +22,7 @@ from ganforge.checkpoint import (
     write_text_atomic,
 )
 from ganforge.config import RunConfig
-from ganforge.errors import ConfigError, DivergenceError
+from ganforge.errors import ConfigError, DivergenceError, UsageError
 from ganforge.plugins import HookError, call_hook
 from ganforge.resources import require_memory
 from ganforge.train import artifacts
@@ -34,11 +34,12 @@ from ganforge.train.build import (
     resolve_config,
 )
 from ganforge.train.batch_stream import ResumableBatches
-from ganforge.train.device import global_rng_state, resolve_device, seed_everything, set_global_rng_state
+from ganforge.train.device import global_rng_state, seed_everything, set_global_rng_state
 from ganforge.train.ema import EmaGenerator
 from ganforge.train.schedules import LrSchedule
 from ganforge.train.provenance import provenance
 from ganforge.train.run_lock import RunLock
+from ganforge.train.seam import Seam
 from ganforge.train.step import GanStep
 from ganforge.train.stop_requests import StopRequests
 from ganforge.train.threads import ThreadTuner
@@ -116,7 +117,9 @@ class Trainer:
             self.config.out = default_out(self.config)
         self.paths = RunPaths(Path(self.config.out))
         self.run_lock = RunLock(self.paths.root)
-        self.device = resolve_device(self.config.device)
+        self.seam = Seam(self.config.device)
+        self.seam.check_batch_size(self.config.batch_size)  # type: ignore[arg-type]
+        self.device = self.seam.device
         self.data_rng = seed_everything(self.config.seed)
         self.data = build_dataset(self.config, registry)
         self.info = self.data.info
@@ -125,7 +128,7 @@ class Trainer:
         c = self.config  # a batch's samples and noise, each held a few times over by the step
         require_memory(16 * c.batch_size * (math.prod(self.info.sample_shape) + c.z_dim),  # type: ignore[operator]
                        f"--batch-size {c.batch_size}", "use a smaller --batch-size")
-        self.generator, self.discriminator = gen.to(self.device), disc.to(self.device)
+        self.generator, self.discriminator = self.seam.prepare_model(gen), self.seam.prepare_model(disc)
         self.loss = build_loss(self.config, registry)
         c = self.config
         self.opt_g = build_optimizer(c.optimizer, list(self.generator.parameters()), c.lr_g, c.betas)  # type: ignore[arg-type]
@@ -143,6 +146,7 @@ class Trainer:
         self._window: dict[str, torch.Tensor] = {}
         self._window_steps = 0
         self.stop_requests: StopRequests | None = None
+        self._stop_agreed = False
         self.skipped_updates = 0  # --on-nan skip: steps with an update skipped, this session
         self._skipped_in_a_row = 0
         self._window_skipped = 0
@@ -164,11 +168,11 @@ class Trainer:
             self.start()
             try:
                 self.train(self.config.steps - self.step)
-                if self.stop_requests.requested:
+                if self._stop_agreed:
                     raise KeyboardInterrupt
                 self.save_checkpoint()
                 self.save_samples()
-                if self.paths.metrics.exists():
+                if self.seam.is_main_process and self.paths.metrics.exists():
                     artifacts.plot_losses(self.paths.metrics, self.paths.losses_plot)
             except KeyboardInterrupt:
                 if not self._mid_step:  # never save half a step; the last checkpoint stays good
@@ -188,30 +192,47 @@ class Trainer:
         """Prepare the run folder (restoring a checkpoint on resume), set the thread count and
         call the plugins' ``ganforge_on_train_start``. :meth:`fit` calls it; so do benchmarks that
         drive :meth:`train` themselves."""
-        self.run_lock.acquire()
+        main = self.seam.is_main_process
         try:
-            self._prepare_run_dir()
+            try:
+                if main:  # only rank 0 owns the run folder; the others only read a checkpoint
+                    self.run_lock.acquire()
+                    self._prepare_run_dir()
+                else:
+                    self._restore_read_only()
+            except BaseException:
+                self.seam.agree(True)  # tell the other processes, which would wait for us forever
+                raise
+            if self.seam.agree(False):
+                raise UsageError("another process of this torchrun job failed to start (its message is above)")
             self.threads.start()
             c = self.config
             self.step_fn = GanStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
                                    self.batches, batch_size=c.batch_size,
                                    z_dim=c.z_dim, n_critic=c.n_critic, device=self.device,
-                                   skip_nonfinite=c.on_nan == "skip")
+                                   skip_nonfinite=c.on_nan == "skip", seam=self.seam)
             self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
             self._t0 = self._window_t0 = time.perf_counter()
-            call_hook(self.pm, "ganforge_on_train_start", trainer=self)
+            self._hook("ganforge_on_train_start", trainer=self)
         except BaseException:  # fit() only stops what started: undo here
             self.threads.restore()
             self.run_lock.release()
+            self.seam.close()
             raise
 
     def stop(self) -> None:
         """Call the plugins' ``ganforge_on_train_end`` and give torch its thread count back."""
         try:
-            call_hook(self.pm, "ganforge_on_train_end", trainer=self)
+            self._hook("ganforge_on_train_end", trainer=self)
         finally:
             self.threads.restore()
             self.run_lock.release()
+            self.seam.close()
+
+    def _hook(self, name: str, **kwargs: Any) -> None:
+        """Plugins' lifecycle hooks run in the process that writes the run folder only."""
+        if self.seam.is_main_process:
+            call_hook(self.pm, name, **kwargs)
 
     def noise(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.config.z_dim, device=self.device)
@@ -224,7 +245,9 @@ class Trainer:
         hook, and the periodic pictures, checkpoints and evaluations."""
         c = self.config
         for _ in range(n):
-            if self.stop_requests is not None and self.stop_requests.requested:
+            requested = self.stop_requests is not None and self.stop_requests.requested
+            if self.seam.agree(requested):  # every process stops after the same step
+                self._stop_agreed = True
                 return  # a signal arrived: stop between steps (fit() saves the checkpoint)
             self._mid_step = True
             self.lr_schedule.apply(self.step)
@@ -252,19 +275,23 @@ class Trainer:
             if logged:
                 self._log_window()
             logs = self.logs if logged else StepValues(step=self.step, d_loss=d_loss, g_loss=g_loss)
-            call_hook(self.pm, "ganforge_on_step_end", trainer=self, step=self.step, logs=logs, logged=logged)
+            self._hook("ganforge_on_step_end", trainer=self, step=self.step, logs=logs, logged=logged)
             if c.sample_every and self.step % c.sample_every == 0 and not last:
                 self.save_samples()
             if c.ckpt_every and self.step % c.ckpt_every == 0 and not last:
                 self.save_checkpoint()
-            if c.eval_every and (self.step % c.eval_every == 0 or last):
+            if c.eval_every and (self.step % c.eval_every == 0 or last) and self.seam.is_main_process:
                 results = self.evaluate()
                 self._append_metrics({"step": self.step, **results})
-                call_hook(self.pm, "ganforge_on_eval", trainer=self, step=self.step, results=results)
+                self._hook("ganforge_on_eval", trainer=self, step=self.step, results=results)
 
     def _log_window(self) -> None:
         """Average the losses over the steps since the last line and append it to metrics.jsonl."""
         now = time.perf_counter()
+        if self.seam.distributed and self._window:  # each process's losses are of its slice: average
+            keys = sorted(self._window)
+            mean = self.seam.all_reduce_mean(torch.stack([torch.as_tensor(self._window[k]) for k in keys]))
+            self._window = dict(zip(keys, mean))
         logs: dict[str, Any] = {k: float(v) / self._window_steps for k, v in self._window.items()
                                 if self._window_steps}
         if not all(math.isfinite(v) for v in logs.values()):
@@ -275,6 +302,8 @@ class Trainer:
                     threads=self.threads.threads)
         if self._window_skipped:
             logs["skipped"] = self._window_skipped
+        if self.seam.distributed:
+            logs["processes"] = self.seam.world_size
         self._append_metrics(logs)
         self.logs = logs
         self._window, self._window_steps, self._window_skipped, self._window_t0 = {}, 0, 0, now
@@ -333,7 +362,18 @@ class Trainer:
             torch.set_rng_state(state["torch_rng"])
             self.data_rng.set_state(state["data_rng"])
 
+    def _restore_read_only(self) -> None:
+        """A process other than rank 0 under torchrun: load the checkpoint rank 0 resumes from."""
+        existing = latest_checkpoint(self.paths.root) if self.paths.root.is_dir() else None
+        if existing is not None and self.config.resume:
+            ckpt = load_checkpoint(existing)
+            with restoring(existing):
+                self._load_training_state(ckpt)
+            self.step = ckpt.step
+
     def _append_metrics(self, row: dict[str, Any]) -> None:
+        if not self.seam.is_main_process:
+            return
         with self.paths.metrics.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
 
@@ -345,10 +385,13 @@ class Trainer:
                               f"(--lr-g/--lr-d), or add a penalty such as --set loss.r1=1, then start "
                               f"again or --resume")
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self) -> Path | None:
+        """Save the whole training state (rank 0 only; ``None`` elsewhere)."""
         for name, module in (("generator", self.generator), ("discriminator", self.discriminator)):
             if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
                 self._diverged(f"the {name}'s weights are non-finite at step {self.step}")
+        if not self.seam.is_main_process:
+            return None
         # Everything the next step depends on, so that N steps + resume N == 2N steps, bit for bit.
         state = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                  "rng": global_rng_state(), "batches": self.batches.state_dict(),
@@ -357,7 +400,7 @@ class Trainer:
         path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state,
                                keep=self.config.keep,
                                generator_ema=self.ema.module if self.ema is not None else None)
-        call_hook(self.pm, "ganforge_on_checkpoint_saved", trainer=self, step=self.step, path=path)
+        self._hook("ganforge_on_checkpoint_saved", trainer=self, step=self.step, path=path)
         return path
 
     def evaluate(self) -> dict[str, float]:
@@ -375,8 +418,10 @@ class Trainer:
         return self.ema.module if self.ema is not None else self.generator
 
     @torch.no_grad()
-    def save_samples(self) -> Path:
-        """Draw the fixed noise through the sampler and save the picture for this step."""
+    def save_samples(self) -> Path | None:
+        """Draw the fixed noise through the sampler and save the picture for this step (rank 0)."""
+        if not self.seam.is_main_process:
+            return None
         sampler = self.sampler
         was_training = sampler.training
         sampler.eval()

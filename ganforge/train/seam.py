@@ -1,0 +1,130 @@
+"""The one place that knows about devices and processes: the trainer asks this module for its
+device, its share of a batch, gradient averaging across processes and whether it may write.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) it joins torch.distributed's process group: ``nccl`` on
+CUDA, ``gloo`` on the CPU. ``--batch-size`` stays the global batch: every process draws the same
+global batch of data and noise from identically seeded generators and keeps its own slice, so N
+processes see exactly the samples one process would, and after each backward the gradients are
+averaged with one ``all_reduce`` over a flat buffer per network. With losses that are means over
+the batch, N processes then take the same steps as one process with the same seed (up to float
+summation order; tests/test_distributed.py).
+
+Why not wrap the networks in ``DistributedDataParallel``: a GAN step uses D twice per step (in
+D's update and, with its parameters frozen, in G's), scores real and fake in one ``forward_pair``
+call, and the R1/R2/WGAN-GP penalties differentiate D twice (``torch.autograd.grad`` with
+``create_graph``), none of which DDP's reducer supports. StyleGAN2-ADA's training loop makes the
+same choice: one explicit all-reduce of the flattened gradients per network update.
+
+Only rank 0 writes the run folder (logs, pictures, checkpoints, evaluations) and runs the
+plugins' lifecycle hooks; a stop requested on any rank (Ctrl-C, SIGTERM) is agreed on by all
+before the next step, so every process stops after the same step and rank 0 saves it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from ganforge.errors import ConfigError
+from ganforge.train.device import resolve_device
+
+
+class Seam:
+    def __init__(self, device: str) -> None:
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.distributed = self.world_size > 1
+        self._joined = False
+        if self.distributed:
+            import torch.distributed as dist
+
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            wanted = resolve_device(device)
+            if wanted.type == "cuda":
+                torch.cuda.set_device(local)
+                self.device = torch.device("cuda", local)
+            else:
+                self.device = torch.device("cpu")
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+                self._joined = True
+        else:
+            self.device = resolve_device(device)
+
+    @property
+    def is_main_process(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def backend(self) -> str:
+        if not self.distributed:
+            return "none"
+        import torch.distributed as dist
+
+        return str(dist.get_backend())
+
+    def check_batch_size(self, batch_size: int) -> None:
+        if batch_size % self.world_size:
+            raise ConfigError(f"--batch-size {batch_size} is the global batch and must split evenly over the "
+                              f"{self.world_size} processes; use a multiple of {self.world_size}")
+
+    def shard(self, batch: torch.Tensor) -> torch.Tensor:
+        """This process's slice of a global batch (all of it in a single process)."""
+        if not self.distributed:
+            return batch
+        per = len(batch) // self.world_size
+        return batch[self.rank * per:(self.rank + 1) * per]
+
+    def average_gradients(self, params: Iterable[nn.Parameter]) -> None:
+        """Replace each gradient by its mean over the processes: one all_reduce of a flat buffer."""
+        if not self.distributed:
+            return
+        import torch.distributed as dist
+
+        grads = [p.grad for p in params if p.grad is not None]
+        if not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat.div_(self.world_size)
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def all_reduce_mean(self, values: torch.Tensor) -> torch.Tensor:
+        if not self.distributed:
+            return values
+        import torch.distributed as dist
+
+        values = values.clone()
+        dist.all_reduce(values)
+        return values / self.world_size
+
+    def agree(self, flag: bool) -> bool:
+        """True on every process when ``flag`` is true on any (a stop request, a failure)."""
+        if not self.distributed:
+            return flag
+        import torch.distributed as dist
+
+        t = torch.tensor([1 if flag else 0], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    def prepare_model(self, module: nn.Module) -> nn.Module:
+        """Move to the device; with several CUDA processes, BatchNorm becomes SyncBatchNorm. On the
+        CPU torch has no SyncBatchNorm, so BatchNorm statistics stay per process there."""
+        module = module.to(self.device)
+        if self.distributed and self.device.type == "cuda":
+            module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        return module
+
+    def close(self) -> None:
+        if self._joined:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+            self._joined = False
