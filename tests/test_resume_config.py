@@ -47,3 +47,17 @@ def test_checkpoints_without_latest_are_never_restarted_over(tmp_path, capsys):
         err = capsys.readouterr().err
         assert "no `latest`" in err and "step_0000004" in err
     assert (out / "metrics.jsonl").read_text() == metrics  # nothing deleted
+
+
+def test_config_json_records_each_resume_and_what_it_changed(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "ganforge", "run", "--data", "ring8", "--out", str(tmp_path / "r"), "--threads", "1",
+            "--set", "gen.hidden=8", "--set", "disc.hidden=8", "--sample-every", "0"]
+    assert subprocess.run([*base, "--steps", "4"], capture_output=True).returncode == 0
+    assert subprocess.run([*base, "--steps", "8", "--resume", "--lr-g", "1e-4"], capture_output=True).returncode == 0
+    record = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert record["resumes"] == [{"step": 4, "changed": {"steps": [4, 8], "lr_g": [0.0002, 0.0001]}}]
+    assert record["config"]["lr_g"] == 1e-4

@@ -333,7 +333,23 @@ class Trainer:
             "sample_shape": list(self.info.sample_shape),
             "value_range": list(self.info.value_range) if self.info.value_range else None,
             "modality": self.info.modality}, "versions": provenance(self.registry, self.config)}
+        if existing is not None:
+            record["resumes"] = self._resume_history(record["config"])
         write_text_atomic(self.paths.config, json.dumps(record, indent=2) + "\n")
+
+    def _resume_history(self, config: dict[str, Any]) -> list[dict[str, Any]]:
+        """The run's earlier resumes plus this one: the step it continued from and each setting
+        that this resume changed (``--steps``, rates, intervals), old and new value."""
+        try:
+            before = json.loads(self.paths.config.read_text())
+        except (OSError, ValueError):
+            before = {}
+        history = before.get("resumes", []) if isinstance(before, dict) else []
+        old = before.get("config", {}) if isinstance(before, dict) else {}
+        config = json.loads(json.dumps(config))  # tuples as the lists config.json holds
+        changed = {k: [old.get(k), v] for k, v in config.items()
+                   if k not in ("resume",) and k in old and old.get(k) != v}
+        return [*history, {"step": self.step, "changed": changed}]
 
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
