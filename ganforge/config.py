@@ -55,6 +55,7 @@ class RunConfig:
     lr_schedule: str = "constant"
     warmup: int = 0
     on_nan: str = "stop"
+    precision: str = "fp32"
     seed: int = 0
     device: str = "auto"
     threads: int = 0
@@ -112,6 +113,8 @@ class RunConfig:
             raise ConfigError(f"--lr-schedule must be constant, linear or cosine, got {self.lr_schedule!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
             raise ConfigError(f"--seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"--precision must be fp32, bf16 or fp16, got {self.precision!r}")
         if self.on_nan not in ("stop", "skip"):
             raise ConfigError(f"--on-nan must be stop or skip, got {self.on_nan!r}")
         if not isinstance(self.warmup, int) or self.warmup < 0:

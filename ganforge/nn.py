@@ -41,6 +41,8 @@ class BatchNorm1d(nn.BatchNorm1d):
         if not (self.training and self.affine and self.track_running_stats and self.momentum is not None
                 and x.dim() == 2 and len(x) > 1):
             return super().forward(x)
+        if x.dtype != self.weight.dtype:  # under bf16 autocast, normalise in float32 as torch's does
+            x = x.to(self.weight.dtype)
         y, mean, var = batch_norm_train(x, self.weight, self.bias, self.eps)
         with torch.no_grad():
             n = len(x)

@@ -102,7 +102,9 @@ def dense_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None =
     ``x`` may have any number of leading dimensions, like ``F.linear``.
     """
     code = activation(act).code
-    if _C is None or _reference_only:
+    if _C is None or _reference_only or torch.is_autocast_enabled(x.device.type):
+        # Under autocast (--precision bf16) the reference's F.linear follows autocast's policy and
+        # runs in bf16; the compiled op's CPU kernel is float32/float64 only.
         return dense_act_reference(x, weight, bias, act, alpha)
     if x.dim() == 2:
         return _op(x, weight, bias, code, alpha)

@@ -22,6 +22,7 @@ before the next step, so every process stops after the same step and rank 0 save
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable
 
@@ -33,7 +34,7 @@ from ganforge.train.device import resolve_device
 
 
 class Seam:
-    def __init__(self, device: str) -> None:
+    def __init__(self, device: str, precision: str = "fp32") -> None:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.distributed = self.world_size > 1
@@ -53,6 +54,17 @@ class Seam:
                 self._joined = True
         else:
             self.device = resolve_device(device)
+        if precision == "fp16":
+            raise ConfigError("--precision fp16 (autocast with gradient scaling) is not built yet; use bf16, "
+                              "which needs no scaling, or fp32")
+        self.precision = precision
+
+    def autocast(self) -> contextlib.AbstractContextManager[object]:
+        """The forward passes' precision: bf16 autocast, or nothing for fp32. Weights, gradients
+        and optimiser state stay float32 either way (autocast casts per op)."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     @property
     def is_main_process(self) -> bool:

@@ -18,6 +18,7 @@ reads every gradient once, so it is off by default (the trainer's guard then sto
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import torch
@@ -76,6 +77,10 @@ class GanStep:
         z = torch.randn(self.batch_size, self.z_dim, device=self.device)
         return self.seam.shard(z) if self.seam is not None else z
 
+    def autocast(self):  # type: ignore[no-untyped-def]
+        """The forward passes' precision context (``--precision``), from the seam."""
+        return self.seam.autocast() if self.seam is not None else contextlib.nullcontext()
+
     def real_batch(self) -> torch.Tensor:
         batch = next(self.batches)
         return (self.seam.shard(batch) if self.seam is not None else batch).to(self.device, non_blocking=True)
@@ -86,17 +91,18 @@ class GanStep:
         fake = d_loss = None
         for i in range(self.n_critic):
             real = self.real_batch()
-            if i == self.n_critic - 1:
-                fake = G(self.noise())  # its graph is kept for the generator update below
-                fake_d = fake.detach()
-            else:
-                with torch.no_grad():
-                    fake_d = G(self.noise())
-            real_logits, fake_logits = score_pair(D, real, fake_d)
-            d_loss = loss.d_loss(real_logits, fake_logits)
-            penalty = loss.penalty(D, real, fake_d)
-            if penalty is not None:
-                d_loss = d_loss + penalty
+            with self.autocast():
+                if i == self.n_critic - 1:
+                    fake = G(self.noise())  # its graph is kept for the generator update below
+                    fake_d = fake.detach()
+                else:
+                    with torch.no_grad():
+                        fake_d = G(self.noise())
+                real_logits, fake_logits = score_pair(D, real, fake_d)
+                d_loss = loss.d_loss(real_logits.float(), fake_logits.float())  # losses in float32
+                penalty = loss.penalty(D, real, fake_d)
+                if penalty is not None:
+                    d_loss = d_loss + penalty.float()
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self._apply(self.opt_d, d_loss)
@@ -104,12 +110,13 @@ class GanStep:
 
         D.requires_grad_(False)
         try:
-            if getattr(loss, "g_needs_real", False):  # relativistic losses compare with D(real)
-                with torch.no_grad():
-                    real_logits = D(real)
-                g_loss = loss.g_loss(D(fake), real_logits)
-            else:
-                g_loss = loss.g_loss(D(fake))
+            with self.autocast():
+                if getattr(loss, "g_needs_real", False):  # relativistic losses compare with D(real)
+                    with torch.no_grad():
+                        real_logits = D(real).float()
+                    g_loss = loss.g_loss(D(fake).float(), real_logits)
+                else:
+                    g_loss = loss.g_loss(D(fake).float())
             self.opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             self._apply(self.opt_g, g_loss)

@@ -117,7 +117,7 @@ class Trainer:
             self.config.out = default_out(self.config)
         self.paths = RunPaths(Path(self.config.out))
         self.run_lock = RunLock(self.paths.root)
-        self.seam = Seam(self.config.device)
+        self.seam = Seam(self.config.device, self.config.precision)
         self.seam.check_batch_size(self.config.batch_size)  # type: ignore[arg-type]
         self.device = self.seam.device
         self.data_rng = seed_everything(self.config.seed)
