@@ -87,6 +87,11 @@ def step_summary(groups: dict[str, dict[str, float]], write) -> None:  # type: i
         ratio = t["with_bookkeeping"] / t["bare"]
         flag = "ok" if ratio <= OVERHEAD_TARGET else f"(target: <= {OVERHEAD_TARGET})"
         write(f"trainer bookkeeping (hooks, logging, progress) at b64: {100 * (ratio - 1):+.1f} % of a step  {flag}")
+    for batch in (64, 256):
+        t = groups.get(f"step precision b{batch}", {})
+        if {"fp32", "bf16"} <= set(t):
+            write(f"--precision bf16 at b{batch}: {t['bf16'] * 1e3:.2f} ms against fp32 {t['fp32'] * 1e3:.2f} ms "
+                  f"({t['fp32'] / t['bf16']:.2f}x the speed)")
     t = groups.get("step ablation b64", {})
     if t and "baseline" in groups.get("step b64", {}):
         base = groups["step b64"]["baseline"]

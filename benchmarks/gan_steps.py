@@ -61,7 +61,8 @@ def baseline_step(batch: int) -> Callable[[], None]:
     return step
 
 
-def ganforge_trainer(batch: int, out: Path, *, hooks: bool = True, threads: int = 0) -> Trainer:
+def ganforge_trainer(batch: int, out: Path, *, hooks: bool = True, threads: int = 0,
+                     precision: str = "fp32") -> Trainer:
     """A started Trainer on the bare tutorial networks; drive it with ``trainer.train(n)``."""
     from rich.console import Console
 
@@ -69,7 +70,7 @@ def ganforge_trainer(batch: int, out: Path, *, hooks: bool = True, threads: int 
     from ganforge.plugins import build_registry, get_plugin_manager
 
     config = RunConfig(gen="mlp", loss="nonsat", data="mnist", steps=10**9, batch_size=batch, out=str(out),
-                       threads=threads, ema=0.0, log_every=100, sample_every=0, ckpt_every=0,
+                       threads=threads, ema=0.0, log_every=100, sample_every=0, ckpt_every=0, precision=precision,
                        options={"disc": {"dropout": 0.0, "mbstd": False}})
     extra = [ProgressDisplay(Console(file=io.StringIO(), force_terminal=True))] if hooks else []
     pm = get_plugin_manager(extra=extra)

@@ -63,6 +63,16 @@ def test_step(benchmark, batch, variant, tmp_path):
         run(benchmark, baseline_step(batch) if variant == "baseline" else floor_step(batch), batch)
 
 
+@pytest.mark.parametrize("variant", ["fp32", "bf16"])
+@pytest.mark.parametrize("batch", [64, 256])
+def test_step_precision(benchmark, batch, variant, tmp_path):
+    """--precision bf16 against fp32 through the real Trainer, at one fixed thread count."""
+    benchmark.group = f"step precision b{batch}"
+    trainer, step = ganforge_step(batch, tmp_path, threads=min(2, os.cpu_count() or 1), precision=variant)
+    run(benchmark, step, batch)
+    trainer.stop()
+
+
 @pytest.mark.parametrize("variant", ["with_bookkeeping", "bare"])
 def test_step_overhead(benchmark, variant, tmp_path):
     """Same thread count for both (2, or 1 on a one-core machine), so only the bookkeeping differs."""
