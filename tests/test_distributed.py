@@ -4,6 +4,7 @@ and global batch, one writer, and an exact --resume across the two."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -20,9 +21,15 @@ ARGS = ["--data", "ring8", "--batch-size", "64", "--threads", "1", "--set", "gen
         "--ckpt-every", "0"]
 
 
+def free_port() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
 def run(out, *extra: str, processes: int = 1) -> subprocess.CompletedProcess:
     launcher = ([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes),
-                 "--master_port", str(29400 + os.getpid() % 500)] if processes > 1 else [sys.executable])
+                 "--master_addr", "127.0.0.1", "--master_port", free_port()] if processes > 1 else [sys.executable])
     done = subprocess.run([*launcher, "-m", "ganforge", "run", *ARGS, *extra, "--out", str(out)],
                           capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -70,7 +77,8 @@ def test_resume_under_torchrun_continues_exactly(tmp_path):
 
 def test_a_global_batch_that_does_not_split_is_a_usage_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_port", str(29900 + os.getpid() % 90), "-m", "ganforge", "run", "--data", "ring8",
+                           "--master_addr", "127.0.0.1", "--master_port", free_port(), "-m", "ganforge", "run",
+                           "--data", "ring8",
                            "--batch-size", "63", "--steps", "2", "--out", str(tmp_path / "r")],
                           capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
     assert done.returncode != 0 and "multiple of 2" in done.stderr and "Traceback" not in done.stderr.split("error:")[0]
