@@ -73,7 +73,8 @@ def handle(args: argparse.Namespace) -> int:
         table.add_row(LABELS.get(key, key), shown, "" if floor is None else f"{floor:.4g}")
     Console().print(table)
     for name, reason in result.skipped.items():
-        print(f"not computed: {name}: {reason}")
+        if not reason.startswith("does not apply"):  # a metric for other data is no news
+            print(f"not computed: {name}: {reason}")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps({"run": str(args.run_dir), **result.to_dict()}, indent=2) + "\n")
         print(f"wrote {args.json_path}")
