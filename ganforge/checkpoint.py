@@ -173,6 +173,11 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return path
 
 
+def checkpoint_step(path: Path) -> int:
+    """The step of a checkpoint folder from its name (``step_0001000.2`` -> 1000; -1 if none)."""
+    return _folder_order(path)[0]
+
+
 def checkpoint_at(run_dir: Path, step: int) -> Path:
     """The checkpoint folder of ``step`` (its newest re-save), or a :class:`CheckpointError` that
     lists the steps the run kept."""

@@ -68,6 +68,7 @@ class RunConfig:
     eval_metrics: tuple[str, ...] = ()
     eval_samples: int = 2000
     resume: bool = False
+    from_step: int | None = None
     recipe: str | None = None
     options: dict[str, dict[str, Any]] = field(default_factory=dict)
 

@@ -61,3 +61,35 @@ def test_config_json_records_each_resume_and_what_it_changed(tmp_path):
     record = json.loads((tmp_path / "r" / "config.json").read_text())
     assert record["resumes"] == [{"step": 4, "changed": {"steps": [4, 8], "lr_g": [0.0002, 0.0001]}}]
     assert record["config"]["lr_g"] == 1e-4
+
+
+def test_resume_from_an_earlier_step_replays_exactly_and_keeps_the_later_checkpoints(tmp_path):
+    import subprocess
+    import sys
+
+    import torch
+
+    from ganforge.checkpoint import latest_checkpoint, load_checkpoint
+
+    base = [sys.executable, "-m", "ganforge", "run", "--data", "ring8", "--threads", "1", "--set", "gen.hidden=8",
+            "--set", "disc.hidden=8", "--sample-every", "0", "--ckpt-every", "10", "--keep", "5", "--log-every", "5"]
+    def ganforge(*args):
+        done = subprocess.run([*base, *args], capture_output=True, text=True)
+        return done.returncode, done.stderr
+
+    assert ganforge("--steps", "30", "--out", str(tmp_path / "a"))[0] == 0
+    assert ganforge("--steps", "30", "--out", str(tmp_path / "straight"))[0] == 0
+    code, err = ganforge("--steps", "30", "--out", str(tmp_path / "a"), "--from-step", "10")
+    assert code == 2 and "--resume" in err
+    code, err = ganforge("--steps", "30", "--out", str(tmp_path / "a"), "--resume", "--from-step", "15")
+    assert code == 2 and "it kept steps 10, 20, 30" in err
+    assert ganforge("--steps", "30", "--out", str(tmp_path / "a"), "--resume", "--from-step", "10")[0] == 0
+    aside = list((tmp_path / "a" / "checkpoints").glob("after_step_10-*"))
+    assert len(aside) == 1 and sorted(p.name for p in aside[0].iterdir()) == ["step_0000020", "step_0000030"]
+    a, b = load_checkpoint(latest_checkpoint(tmp_path / "a")), load_checkpoint(latest_checkpoint(tmp_path / "straight"))
+    assert a.step == 30 and all(torch.equal(a.generator[k], b.generator[k]) for k in a.generator)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps))
+    # a later plain --resume does not go back to step 10 again
+    assert ganforge("--steps", "35", "--out", str(tmp_path / "a"), "--resume")[0] == 0
+    assert load_checkpoint(latest_checkpoint(tmp_path / "a")).step == 35

@@ -79,6 +79,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help="component option, e.g. gen.hidden=256,512 or data.root=DIR (repeatable)")
     p.add_argument("--resume", action="store_true", default=None, help="continue the run in --out")
+    p.add_argument("--from-step", dest="from_step", type=positive_int, default=None, metavar="N",
+                   help="with --resume: continue from the kept checkpoint of step N instead of the latest "
+                        "(later checkpoints are moved aside, not deleted)")
     p.set_defaults(handler=handle)
 
 
@@ -97,6 +100,8 @@ def config_from_args(args: argparse.Namespace, registry: Registry | None = None)
         flag = getattr(args, field.name, None)
         if flag is not None and field.name != "options":
             values[field.name] = flag
+    if values.get("from_step") is not None and not values.get("resume"):
+        raise ConfigError("--from-step N continues a run from an earlier checkpoint: add --resume (and --out RUN)")
     if values.get("resume") and values.get("out"):
         values = resumed_settings(Path(values["out"]), values, args.assignments)
     config = RunConfig.from_dict(values)
@@ -127,6 +132,7 @@ def resumed_settings(out: Path, given: dict[str, Any], assignments: list[str]) -
         recorded = json.loads(record_path.read_text())["config"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{record_path} is unreadable ({exc}); cannot --resume this run") from None
+    recorded.pop("from_step", None)  # where an earlier resume started is no setting of this one
     merged = merge_settings(recorded, given)
     changed = [k for k in FIXED_ON_RESUME if k in given and given[k] != recorded.get(k)]
     recorded_options = recorded.get("options") or {}

@@ -15,6 +15,8 @@ import torch
 
 from ganforge.checkpoint import (
     Checkpoint,
+    checkpoint_at,
+    checkpoint_step,
     latest_checkpoint,
     load_checkpoint,
     restoring,
@@ -315,6 +317,8 @@ class Trainer:
         if root.exists() and not root.is_dir():
             raise ConfigError(f"--out {root} is a file, not a folder; choose another --out")
         existing = latest_checkpoint(root) if root.exists() else None
+        if self.config.from_step is not None and existing is not None:
+            existing = self._rewind_to(self.config.from_step)
         if existing is not None and not self.config.resume:
             raise ConfigError(f"{root} already holds a run (checkpoint {existing.name}); pass "
                               f"--resume to continue it or choose another --out")
@@ -336,6 +340,20 @@ class Trainer:
         if existing is not None:
             record["resumes"] = self._resume_history(record["config"])
         write_text_atomic(self.paths.config, json.dumps(record, indent=2) + "\n")
+
+    def _rewind_to(self, step: int) -> Path:
+        """``--from-step``: make the checkpoint of ``step`` the latest; checkpoints of later steps
+        belong to the abandoned continuation and move into ``checkpoints/after_step_N-TIME/``
+        (never deleted), so pruning and ``latest`` only see this run's line."""
+        target = checkpoint_at(self.paths.root, step)
+        later = [p for p in self.paths.checkpoints.glob("step_*") if p.is_dir() and checkpoint_step(p) > step]
+        if later:
+            aside = self.paths.checkpoints / f"after_step_{step}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+            aside.mkdir()
+            for path in later:
+                path.rename(aside / path.name)
+        write_text_atomic(self.paths.checkpoints / "latest", target.name + "\n")
+        return target
 
     def _resume_history(self, config: dict[str, Any]) -> list[dict[str, Any]]:
         """The run's earlier resumes plus this one: the step it continued from and each setting
