@@ -49,3 +49,13 @@ def test_a_resumed_run_purges_what_came_after_its_checkpoint(tmp_path):
     trainer = train(tmp_path, "ring8", 30, resume=True)
     steps = [e.step for e in events(trainer.paths.root).Scalars("loss/d_loss")]
     assert steps == sorted(set(steps)) and steps[-1] == 30
+
+
+def test_without_tensorboard_it_says_so_once_and_training_goes_on(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were missing
+    trainer = train(tmp_path, "ring8", 10)
+    assert trainer.step == 10 and not (trainer.paths.root / "tensorboard").exists()
+    err = capsys.readouterr().err
+    assert err.count("the tensorboard package is missing") == 1 and "pip install tensorboard" in err
