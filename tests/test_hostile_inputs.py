@@ -16,16 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ganforge.checkpoint import load_checkpoint, save_checkpoint, _sha256
+from ganforge.checkpoint import load_checkpoint, _sha256
 from ganforge.cli.main import main
 from ganforge.config import RunConfig, load_toml
 from ganforge.data.idx import read_idx, write_idx
 from ganforge.data.mnist import MNIST
-from ganforge.errors import CheckpointError, ConfigError, DataError, UsageError
+from ganforge.errors import CheckpointError, ConfigError, DataError
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
