@@ -39,7 +39,7 @@ def handle(args: argparse.Namespace) -> int:
 
     from ganforge.config import apply_set
     from ganforge.errors import UsageError
-    from ganforge.metrics.evaluate import evaluate
+    from ganforge.metrics.evaluate import describe_skipped, evaluate
     from ganforge.plugins import load_registry
     from ganforge.resources import require_memory
     from ganforge.train.build import build_dataset
@@ -72,9 +72,9 @@ def handle(args: argparse.Namespace) -> int:
         floor = result.floor.get(key)
         table.add_row(LABELS.get(key, key), shown, "" if floor is None else f"{floor:.4g}")
     Console().print(table)
-    for name, reason in result.skipped.items():
-        if not reason.startswith("does not apply"):  # a metric for other data is no news
-            print(f"not computed: {name}: {reason}")
+    unavailable = {k: v for k, v in result.skipped.items() if not v.startswith("does not apply")}
+    if unavailable:  # a metric for other kinds of data is no news; one that lacks features is
+        print(f"not computed: {describe_skipped(unavailable)}")
     if args.json_path:
         Path(args.json_path).write_text(json.dumps({"run": str(args.run_dir), **result.to_dict()}, indent=2) + "\n")
         print(f"wrote {args.json_path}")

@@ -65,6 +65,14 @@ def default_metrics(registry: Registry, dataset: GanDataset, options: dict[str, 
     return names
 
 
+def describe_skipped(skipped: dict[str, str]) -> str:
+    """``fid, kid: reason; modes: other reason``: metrics left out, grouped by why."""
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in skipped.items():
+        by_reason.setdefault(reason, []).append(name)
+    return "; ".join(f"{', '.join(names)}: {reason}" for reason, names in by_reason.items())
+
+
 def metric_options(names: Sequence[str], options: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Split ``--set metric.NAME.KEY=VALUE`` (or a ``[metric.NAME]`` TOML table) by metric;
     ``metric.extractor`` and ``metric.weights`` choose the feature extractor for all of them."""
@@ -133,7 +141,7 @@ def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Re
     skipped: dict[str, str] = {}
     names = list(metrics) if metrics else default_metrics(registry, dataset, options, skipped)
     if not names:
-        raise UsageError(f"no metric applies to this data ({'; '.join(f'{k}: {v}' for k, v in skipped.items())})")
+        raise UsageError(f"no metric applies to this data ({describe_skipped(skipped)})")
     per_metric = metric_options(names, options)
     built: dict[str, Metric] = {name: registry.get("metric", name).build(**per_metric[name]) for name in names}
     n = n or DEFAULT_N.get(dataset.info.modality, 10_000)
