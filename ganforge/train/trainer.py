@@ -369,12 +369,12 @@ class Trainer:
                    if k not in ("resume",) and k in old and old.get(k) != v}
         return [*history, {"step": self.step, "changed": changed}]
 
-    def _restore(self, path: Path) -> None:
+    def _restore(self, path: Path, trim_metrics: bool = True) -> None:
         ckpt = load_checkpoint(path)
         with restoring(path):
             self._load_training_state(ckpt)
         self.step = ckpt.step
-        if self.paths.metrics.exists():  # drop lines logged after the checkpoint we resume from
+        if trim_metrics and self.paths.metrics.exists():  # drop lines logged after the checkpoint
             rows = [r for r in artifacts.read_metrics(self.paths.metrics) if r.get("step", 0) <= self.step]
             write_text_atomic(self.paths.metrics, "".join(json.dumps(r) + "\n" for r in rows))
 
@@ -397,13 +397,14 @@ class Trainer:
             self.data_rng.set_state(state["data_rng"])
 
     def _restore_read_only(self) -> None:
-        """A process other than rank 0 under torchrun: load the checkpoint rank 0 resumes from."""
-        existing = latest_checkpoint(self.paths.root) if self.paths.root.is_dir() else None
-        if existing is not None and self.config.resume:
-            ckpt = load_checkpoint(existing)
-            with restoring(existing):
-                self._load_training_state(ckpt)
-            self.step = ckpt.step
+        """A process other than rank 0 under torchrun: load the checkpoint rank 0 resumes from
+        (with ``--from-step``, that step's own folder: rank 0 may be moving ``latest`` meanwhile)."""
+        if not (self.config.resume and self.paths.root.is_dir()):
+            return
+        c = self.config
+        path = checkpoint_at(self.paths.root, c.from_step) if c.from_step is not None else latest_checkpoint(self.paths.root)
+        if path is not None:
+            self._restore(path, trim_metrics=False)
 
     def _append_metrics(self, row: dict[str, Any]) -> None:
         if not self.seam.is_main_process:
