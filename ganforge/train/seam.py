@@ -134,9 +134,17 @@ class Seam:
             module = nn.SyncBatchNorm.convert_sync_batchnorm(module)
         return module
 
-    def close(self) -> None:
+    def close(self, clean: bool = True) -> None:
+        """Leave the process group. After a clean run every process first waits for the others:
+        a process that tore down gloo's connections while rank 0 was still writing its last
+        checkpoint could abort in gloo's C++ threads ("terminate called without an active
+        exception"). After a failure nobody waits: the others learn of it from their next
+        collective, which fails."""
         if self._joined:
             import torch.distributed as dist
 
+            if clean:
+                with contextlib.suppress(RuntimeError):  # a peer that failed meanwhile reports itself
+                    dist.barrier()
             dist.destroy_process_group()
             self._joined = False

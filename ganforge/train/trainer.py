@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import math
 import time
 from collections.abc import Iterator, Mapping
@@ -219,7 +220,7 @@ class Trainer:
         except BaseException:  # fit() only stops what started: undo here
             self.threads.restore()
             self.run_lock.release()
-            self.seam.close()
+            self.seam.close(clean=False)
             raise
 
     def stop(self) -> None:
@@ -229,7 +230,8 @@ class Trainer:
         finally:
             self.threads.restore()
             self.run_lock.release()
-            self.seam.close()
+            # an agreed stop is clean too: every process is past the same step
+            self.seam.close(clean=sys.exc_info()[0] is None or self._stop_agreed)
 
     def _hook(self, name: str, **kwargs: Any) -> None:
         """Plugins' lifecycle hooks run in the process that writes the run folder only."""
