@@ -23,7 +23,8 @@ for name in sys.argv[2:]:  # any batch size
 """
 
 
-@pytest.mark.parametrize("data, extra", [("ring8", []), ("digits", ["--set", "gen.norm=batch"])])
+@pytest.mark.parametrize("data, extra", [("ring8", []), ("digits", ["--set", "gen.norm=batch"]),
+                                         ("ring8", ["--set", "gen.classes=8"])])
 def test_exported_generator_runs_without_ganforge_and_matches(data, extra, tmp_path):
     run = tmp_path / "run"
     assert main(["run", "--data", data, "--steps", "20", "--out", str(run), "--threads", "1", "--batch-size", "16",
