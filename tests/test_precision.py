@@ -1,5 +1,6 @@
-"""``--precision bf16``: autocast around the forward passes (the fused op falls back to its
-reference, whose linear runs in bf16); weights, gradients and optimiser state stay float32."""
+"""``--precision bf16|fp16``: autocast around the forward passes (the fused op falls back to its
+reference, whose linear runs in half precision); weights, gradients and optimiser state stay
+float32; fp16 adds torch.amp's gradient scaling, whose skipped steps are counted and logged."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from ganforge import RunConfig, Trainer
 from ganforge.errors import ConfigError
 from ganforge.nn import FusedDense
+from ganforge.train.artifacts import read_metrics
 
 
 def config(tmp_path, **kw) -> RunConfig:
@@ -33,9 +35,60 @@ def test_bf16_trains_with_float32_weights_and_bf16_layers(loss_options, tmp_path
     assert all(v.dtype == torch.float32 for s in state.values() for k, v in s.items() if k != "step")
 
 
-def test_fp16_is_refused_with_a_reason(tmp_path, registry, plugin_manager):
-    with pytest.raises(ConfigError, match="fp16"):
-        Trainer(config(tmp_path, precision="fp16"), registry=registry, plugin_manager=plugin_manager)
+@pytest.mark.parametrize("loss_options", [{}, {"r1": 1.0}])
+def test_fp16_trains_with_float32_weights_fp16_layers_and_a_logged_loss_scale(loss_options, tmp_path, registry,
+                                                                              plugin_manager):
+    cfg = config(tmp_path, precision="fp16", log_every=2, options={**config(tmp_path).options, "loss": loss_options})
+    trainer = Trainer(cfg, registry=registry, plugin_manager=plugin_manager)
+    dtypes = set()
+    for module in trainer.generator.modules():
+        if isinstance(module, FusedDense):
+            module.register_forward_hook(lambda m, i, out: dtypes.add(out.dtype))
+    trainer.fit()
+    assert torch.float16 in dtypes
+    for p in [*trainer.generator.parameters(), *trainer.discriminator.parameters()]:
+        assert p.dtype == torch.float32 and torch.isfinite(p).all()
+    rows = read_metrics(tmp_path / "r" / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [2, 4, 6]
+    assert all(r["fp16_scale"] > 0 and r["fp16_overflow_skips"] >= 0 for r in rows)
+
+
+def test_fp16_overflow_skips_the_update_counts_it_and_lowers_the_scale(tmp_path, registry, plugin_manager):
+    trainer = Trainer(config(tmp_path, precision="fp16", steps=4, log_every=4), registry=registry,
+                      plugin_manager=plugin_manager)
+    # A scale no float16 gradient survives: the first updates must overflow and be skipped.
+    trainer.scalers = {k: torch.amp.GradScaler("cpu", init_scale=2.0 ** 60) for k in ("d", "g")}
+    before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
+    trainer.start()
+    try:
+        trainer.train(1)
+        assert trainer.step_fn.scaler_skips == 2  # D's update and G's
+        after = trainer.generator.state_dict()
+        assert all(torch.equal(before[k], after[k]) for k in before if "running" not in k and "batches" not in k)
+        trainer.train(3)
+    finally:
+        trainer.stop()
+    [row] = read_metrics(tmp_path / "r" / "metrics.jsonl")
+    assert row["fp16_overflow_skips"] >= 2
+    assert row["fp16_scale"] < 2.0 ** 60
+    assert all(torch.isfinite(p).all() for p in trainer.generator.parameters())
+
+
+def test_fp16_resume_restores_the_loss_scale_exactly(tmp_path, registry, plugin_manager):
+    def run(out: str, steps: int, resume: bool = False) -> Trainer:
+        trainer = Trainer(config(tmp_path, precision="fp16", steps=steps, out=str(tmp_path / out), resume=resume),
+                          registry=registry, plugin_manager=plugin_manager)
+        # A scale that overflows at first and then grows every 2 clean steps: it changes often.
+        trainer.scalers = {k: torch.amp.GradScaler("cpu", init_scale=2.0 ** 30, growth_interval=2) for k in "dg"}
+        trainer.fit()
+        return trainer
+
+    straight = run("straight", 8)
+    run("cut", 4)
+    resumed = run("cut", 8, resume=True)
+    assert {k: v.state_dict() for k, v in straight.scalers.items()} == {k: v.state_dict() for k, v in resumed.scalers.items()}
+    for (name, a), b in zip(straight.generator.state_dict().items(), resumed.generator.state_dict().values()):
+        assert torch.equal(a, b), name
 
 
 def test_precision_must_be_known(tmp_path):

@@ -28,8 +28,8 @@ FLAGS: tuple[tuple[str, Any, str], ...] = (
     ("ema", "decay", "average of G's weights for pictures, sample and eval (default 0.999; 0: off)"),
     ("on_nan", str, "a non-finite loss or gradient: stop (default; the last good checkpoint stays) or "
                     "skip the update, count it and go on"),
-    ("precision", str, "fp32 (default) or bf16 (autocast on CPU and CUDA; weights and optimiser stay "
-                       "float32); fp16 is not built yet"),
+    ("precision", str, "fp32 (default), bf16 (autocast on CPU and CUDA; weights and optimiser stay "
+                       "float32) or fp16 (autocast with gradient scaling; for CUDA, slow on the CPU)"),
     ("seed", "int", "random seed"),
     ("device", str, "auto, cpu or cuda"),
     ("threads", "threads", "CPU threads: auto (default: the fastest measured, re-checked as load changes) or N"),

@@ -32,6 +32,8 @@ from torch import nn
 from ganforge.errors import ConfigError
 from ganforge.train.device import resolve_device
 
+HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 class Seam:
     def __init__(self, device: str, precision: str = "fp32") -> None:
@@ -54,17 +56,23 @@ class Seam:
                 self._joined = True
         else:
             self.device = resolve_device(device)
-        if precision == "fp16":
-            raise ConfigError("--precision fp16 (autocast with gradient scaling) is not built yet; use bf16, "
-                              "which needs no scaling, or fp32")
         self.precision = precision
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
-        """The forward passes' precision: bf16 autocast, or nothing for fp32. Weights, gradients
-        and optimiser state stay float32 either way (autocast casts per op)."""
-        if self.precision == "bf16":
-            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        """The forward passes' precision: bf16 or fp16 autocast, or nothing for fp32. Weights,
+        gradients and optimiser state stay float32 either way (autocast casts per op)."""
+        if self.precision in HALF:
+            return torch.autocast(self.device.type, dtype=HALF[self.precision])
         return contextlib.nullcontext()
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """A gradient scaler, enabled for fp16 only: float16's exponent is so short that small
+        gradients underflow to zero, so the loss is multiplied by a large factor before backward
+        and the gradients divided by it before the optimiser step; a step whose gradients
+        overflowed is skipped and the factor halved (torch.amp's dynamic loss scaling). bf16 has
+        float32's exponent and needs none. One scaler per optimiser: D and G run separate backward
+        passes, and each overflows on its own."""
+        return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
 
     @property
     def is_main_process(self) -> bool:

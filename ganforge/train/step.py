@@ -11,6 +11,10 @@ Three choices make it faster than the loop a user writes by hand, each measured
 - During the generator update, D's parameters do not require gradients: the backward pass then
   skips D's weight-gradient GEMMs, which would be wasted work.
 
+With ``--precision fp16`` each backward runs on a scaled loss and each optimiser steps through
+its gradient scaler (:meth:`Seam.grad_scaler`); a step the scaler skipped for overflowing
+gradients is counted in ``scaler_skips``.
+
 With ``skip_nonfinite`` (``--on-nan skip``) each update first checks its loss and gradients and
 is skipped when any is NaN or infinite, so one bad batch cannot poison the weights. The check
 reads every gradient once, so it is off by default (the trainer's guard then stops the run).
@@ -19,7 +23,7 @@ reads every gradient once, so it is off by default (the trainer's guard then sto
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import torch
 from torch import nn
@@ -45,7 +49,8 @@ class GanStep:
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: GanLoss,
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, batches: Iterator[torch.Tensor],
                  *, batch_size: int, z_dim: int, n_critic: int, device: torch.device,
-                 skip_nonfinite: bool = False, seam: Seam | None = None) -> None:
+                 skip_nonfinite: bool = False, seam: Seam | None = None,
+                 scalers: Mapping[str, torch.amp.GradScaler] | None = None) -> None:
         self.G, self.D, self.loss = generator, discriminator, loss
         self.opt_g, self.opt_d = opt_g, opt_d
         self.batches = batches
@@ -54,22 +59,39 @@ class GanStep:
         self.seam = seam
         self.skipped = False
         """Whether the last call skipped an update (``skip_nonfinite`` only)."""
+        disabled = torch.amp.GradScaler(device.type, enabled=False)
+        self.scaler_d = (scalers or {}).get("d", disabled)
+        self.scaler_g = (scalers or {}).get("g", disabled)
+        self.scaler_skips = 0
+        """Updates the fp16 gradient scalers skipped for overflow in the last call."""
 
-    def _apply(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    def _apply(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, scaler: torch.amp.GradScaler) -> None:
         """``optimizer.step()`` on the gradients averaged over the processes (under torchrun),
-        unless ``skip_nonfinite`` and the loss or a gradient is not finite."""
+        unless ``skip_nonfinite`` and the loss or a gradient is not finite. Averaging the still
+        scaled gradients first means an overflow in any process reaches all of them, so every
+        process's scaler skips the same steps."""
         if self.seam is not None and self.seam.distributed:
             self.seam.average_gradients(p for group in optimizer.param_groups for p in group["params"])
             if self.skip_nonfinite:
                 loss = self.seam.all_reduce_mean(loss.detach())  # every process must skip alike
         if self.skip_nonfinite:
-            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            # Under fp16 an overflowing gradient is the scaler's to handle (it lowers its factor);
+            # only a non-finite loss is a bad batch then.
+            grads = [] if scaler.is_enabled() else [
+                p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
             norm = torch.nn.utils.get_total_norm(grads) if grads else loss.new_zeros(())
             if not bool(torch.isfinite(loss) & torch.isfinite(norm)):
                 self.skipped = True
                 optimizer.zero_grad(set_to_none=True)
                 return
-        optimizer.step()
+        if not scaler.is_enabled():
+            optimizer.step()
+            return
+        before = scaler.get_scale()
+        scaler.step(optimizer)
+        scaler.update()
+        if scaler.get_scale() < before:  # the scaler found inf/NaN gradients and skipped the step
+            self.scaler_skips += 1
 
     def noise(self) -> torch.Tensor:
         """This process's slice of the global batch's noise (all of it in one process): every
@@ -88,6 +110,7 @@ class GanStep:
     def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
         G, D, loss = self.G, self.D, self.loss
         self.skipped = False
+        self.scaler_skips = 0
         fake = d_loss = None
         for i in range(self.n_critic):
             real = self.real_batch()
@@ -104,8 +127,8 @@ class GanStep:
                 if penalty is not None:
                     d_loss = d_loss + penalty.float()
             self.opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            self._apply(self.opt_d, d_loss)
+            self.scaler_d.scale(d_loss).backward()
+            self._apply(self.opt_d, d_loss, self.scaler_d)
             loss.after_d_step(D)
 
         D.requires_grad_(False)
@@ -118,8 +141,8 @@ class GanStep:
                 else:
                     g_loss = loss.g_loss(D(fake).float())
             self.opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            self._apply(self.opt_g, g_loss)
+            self.scaler_g.scale(g_loss).backward()
+            self._apply(self.opt_g, g_loss, self.scaler_g)
         finally:
             D.requires_grad_(True)
         assert d_loss is not None

@@ -121,6 +121,7 @@ class Trainer:
         self.paths = RunPaths(Path(self.config.out))
         self.run_lock = RunLock(self.paths.root)
         self.seam = Seam(self.config.device, self.config.precision)
+        self.scalers = {"d": self.seam.grad_scaler(), "g": self.seam.grad_scaler()}  # fp16 only
         self.seam.check_batch_size(self.config.batch_size)  # type: ignore[arg-type]
         self.device = self.seam.device
         self.data_rng = seed_everything(self.config.seed)
@@ -153,6 +154,7 @@ class Trainer:
         self.skipped_updates = 0  # --on-nan skip: steps with an update skipped, this session
         self._skipped_in_a_row = 0
         self._window_skipped = 0
+        self._window_scaler_skips = 0  # --precision fp16: updates the gradient scalers skipped
         self._mid_step = False
 
     def _fixed_rng(self) -> torch.Generator:
@@ -213,7 +215,7 @@ class Trainer:
             self.step_fn = GanStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
                                    self.batches, batch_size=c.batch_size,
                                    z_dim=c.z_dim, n_critic=c.n_critic, device=self.device,
-                                   skip_nonfinite=c.on_nan == "skip", seam=self.seam)
+                                   skip_nonfinite=c.on_nan == "skip", seam=self.seam, scalers=self.scalers)
             self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
             self._t0 = self._window_t0 = time.perf_counter()
             self._hook("ganforge_on_train_start", trainer=self)
@@ -259,6 +261,7 @@ class Trainer:
             self.step += 1
             if self.ema is not None:
                 self.ema.update(self.generator, self.step)
+            self._window_scaler_skips += getattr(self.step_fn, "scaler_skips", 0)
             if getattr(self.step_fn, "skipped", False):  # --on-nan skip: count it, keep its losses out of the averages
                 self._skipped_in_a_row += 1
                 self._window_skipped += 1
@@ -306,11 +309,15 @@ class Trainer:
                     threads=self.threads.threads)
         if self._window_skipped:
             logs["skipped"] = self._window_skipped
+        if self.seam.precision == "fp16":
+            logs["fp16_overflow_skips"] = self._window_scaler_skips
+            logs["fp16_scale"] = self.scalers["g"].get_scale()
         if self.seam.distributed:
             logs["processes"] = self.seam.world_size
         self._append_metrics(logs)
         self.logs = logs
         self._window, self._window_steps, self._window_skipped, self._window_t0 = {}, 0, 0, now
+        self._window_scaler_skips = 0
 
     # -- run folder -----------------------------------------------------------------------------
 
@@ -394,6 +401,10 @@ class Trainer:
             self._window = {k: v.to(self.device) for k, v in state["window"].items()}
             self._window_steps = int(state["window_steps"])
             self._window_skipped = int(state.get("window_skipped", 0))
+            self._window_scaler_skips = int(state.get("window_scaler_skips", 0))
+            for name, scaler in self.scalers.items():  # fp16: the loss scale and its growth counter
+                if name in state.get("scalers", {}):
+                    scaler.load_state_dict(state["scalers"][name])
         else:  # an older checkpoint (state.pt): two RNGs only, the epoch restarts
             torch.set_rng_state(state["torch_rng"])
             self.data_rng.set_state(state["data_rng"])
@@ -433,7 +444,9 @@ class Trainer:
         state = {"opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
                  "rng": global_rng_state(), "batches": self.batches.state_dict(),
                  "window": {k: torch.as_tensor(v) for k, v in self._window.items()},
-                 "window_steps": self._window_steps, "window_skipped": self._window_skipped}
+                 "window_steps": self._window_steps, "window_skipped": self._window_skipped,
+                 "window_scaler_skips": self._window_scaler_skips,
+                 "scalers": {k: v.state_dict() for k, v in self.scalers.items() if v.is_enabled()}}
         path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state,
                                keep=self.config.keep,
                                generator_ema=self.ema.module if self.ema is not None else None)
