@@ -46,5 +46,10 @@ class CheckpointError(UsageError):
     """A checkpoint is missing, incomplete or does not match its manifest."""
 
 
+class PeerLostError(GanforgeError):
+    """Under torchrun, another process of the job stopped (killed, crashed, its machine gone)
+    while this one waited for it in a collective; the last checkpoint is kept."""
+
+
 class DivergenceError(GanforgeError):
     """Training produced non-finite losses or weights; the last good checkpoint is kept."""

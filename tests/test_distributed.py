@@ -82,3 +82,28 @@ def test_a_global_batch_that_does_not_split_is_a_usage_error(tmp_path):
                            "--batch-size", "63", "--steps", "2", "--out", str(tmp_path / "r")],
                           capture_output=True, text=True, env={**os.environ, "CI": "true"}, timeout=300)
     assert done.returncode != 0 and "multiple of 2" in done.stderr and "Traceback" not in done.stderr.split("error:")[0]
+
+
+# torchrun runs this file: rank 1 (only) kills itself after the given step, as a lost machine would.
+KILL_RANK_1 = """
+import os, sys
+if os.environ["RANK"] == "1":
+    os.environ["GANFORGE_CRASH_AT"] = "step.done:" + os.environ["KILL_AFTER_STEP"]
+from ganforge.cli.main import main
+sys.exit(main())
+"""
+
+
+def test_a_process_killed_mid_run_stops_the_others_with_a_message_and_the_checkpoint_intact(tmp_path):
+    script = tmp_path / "kill_rank_1.py"
+    script.write_text(KILL_RANK_1)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--master_addr", "127.0.0.1", "--master_port", free_port(), str(script), "run", *ARGS,
+                           "--steps", "200", "--ckpt-every", "20", "--out", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "CI": "true", "KILL_AFTER_STEP": "25"})
+    assert done.returncode != 0
+    assert "another process of this torchrun job stopped" in done.stderr, done.stderr[-3000:]
+    assert "step_0000020" in done.stderr and "--resume" in done.stderr
+    ckpt = load_checkpoint(latest_checkpoint(tmp_path / "r"))
+    assert ckpt.step == 20 and all(torch.isfinite(v).all() for v in ckpt.generator.values())

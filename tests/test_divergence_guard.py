@@ -48,7 +48,7 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(poison_weig
         finally:
             trainer.stop()
     message = str(info.value)
-    assert "last good checkpoint is step_0000020" in message and "--lr-g" in message
+    assert "last good checkpoint is " in message and "step_0000020" in message and "--lr-g" in message
     assert trainer.step < 60
     ckpt = load_checkpoint(latest_checkpoint(trainer.paths.root))
     assert ckpt.step == 20

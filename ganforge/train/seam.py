@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
 
-from ganforge.errors import ConfigError
+from ganforge.errors import ConfigError, PeerLostError
 from ganforge.train.device import resolve_device
 
 HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -86,6 +87,18 @@ class Seam:
 
         return str(dist.get_backend())
 
+    @contextlib.contextmanager
+    def _collective(self, what: str) -> Iterator[None]:
+        """A collective whose peer is gone fails in gloo/nccl with a RuntimeError (a closed
+        connection, a timeout); say which process noticed and what the job was doing."""
+        try:
+            yield
+        except RuntimeError as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = re.sub(r"\[[^\]]*\.(cc|cpp):\d+\]\s*", "", first).split(". This is typically")[0][:160]
+            raise PeerLostError(f"process {self.rank} of {self.world_size}: another process of this torchrun "
+                                f"job stopped while this one waited for it ({what}: {first})") from exc
+
     def check_batch_size(self, batch_size: int) -> None:
         if batch_size % self.world_size:
             raise ConfigError(f"--batch-size {batch_size} is the global batch and must split evenly over the "
@@ -108,7 +121,8 @@ class Seam:
         if not grads:
             return
         flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
+        with self._collective("averaging gradients"):
+            dist.all_reduce(flat)
         flat.div_(self.world_size)
         offset = 0
         for g in grads:
@@ -121,7 +135,8 @@ class Seam:
         import torch.distributed as dist
 
         values = values.clone()
-        dist.all_reduce(values)
+        with self._collective("averaging the logged values"):
+            dist.all_reduce(values)
         return values / self.world_size
 
     def agree(self, flag: bool) -> bool:
@@ -131,7 +146,8 @@ class Seam:
         import torch.distributed as dist
 
         t = torch.tensor([1 if flag else 0], device=self.device)
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        with self._collective("agreeing on whether to stop"):
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
     def prepare_model(self, module: nn.Module) -> nn.Module:
@@ -146,13 +162,17 @@ class Seam:
         """Leave the process group. After a clean run every process first waits for the others:
         a process that tore down gloo's connections while rank 0 was still writing its last
         checkpoint could abort in gloo's C++ threads ("terminate called without an active
-        exception"). After a failure nobody waits: the others learn of it from their next
-        collective, which fails."""
-        if self._joined:
-            import torch.distributed as dist
+        exception"). After a failure nobody waits, and the group is not torn down either: with
+        a peer gone, gloo's teardown aborts the same way (measured with a killed host); the
+        process's exit closes the connections, and the others learn of it from their next
+        collective."""
+        if not self._joined:
+            return
+        self._joined = False
+        if not clean:
+            return
+        import torch.distributed as dist
 
-            if clean:
-                with contextlib.suppress(RuntimeError):  # a peer that failed meanwhile reports itself
-                    dist.barrier()
-            dist.destroy_process_group()
-            self._joined = False
+        with contextlib.suppress(RuntimeError):  # a peer that failed meanwhile reports itself
+            dist.barrier()
+        dist.destroy_process_group()

@@ -25,7 +25,8 @@ from ganforge.checkpoint import (
     write_text_atomic,
 )
 from ganforge.config import RunConfig
-from ganforge.errors import ConfigError, DivergenceError, UsageError
+from ganforge.errors import ConfigError, DivergenceError, PeerLostError, UsageError
+from ganforge.faults import crash_point
 from ganforge.plugins import HookError, call_hook
 from ganforge.resources import require_memory
 from ganforge.train import artifacts
@@ -183,6 +184,11 @@ class Trainer:
                 if not self._mid_step:  # never save half a step; the last checkpoint stays good
                     self.save_checkpoint()
                 raise
+            except PeerLostError as exc:  # nothing to save: this step never finished anywhere
+                where = (self._last_good() if self.seam.is_main_process
+                         else f"rank 0 keeps the checkpoints in its {self.paths.root}")
+                raise PeerLostError(f"{exc}. Stopped; {where} (run the same torchrun command with --resume "
+                                    f"to continue)") from exc
             except HookError as exc:  # a plugin failed between steps: keep the work, then report
                 if self._mid_step or self.step == self.start_step:
                     raise
@@ -276,6 +282,7 @@ class Trainer:
                 self._window["g_loss"] = self._window.get("g_loss", 0) + g_loss
                 self._window_steps += 1
             self._mid_step = False
+            crash_point("step.done")
             self.threads.step_done()
             last = self.step == c.steps
             logged = bool((c.log_every and self.step % c.log_every == 0) or last)
@@ -425,11 +432,13 @@ class Trainer:
         with self.paths.metrics.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
 
+    def _last_good(self) -> str:
+        last = latest_checkpoint(self.paths.root)
+        return f"the last good checkpoint is {last}" if last else "no checkpoint was written yet"
+
     def _diverged(self, what: str) -> None:
         """Stop without writing anything non-finite; the last good checkpoint stays ``latest``."""
-        last = latest_checkpoint(self.paths.root)
-        keep = f"the last good checkpoint is {last.name}" if last else "no checkpoint was written yet"
-        raise DivergenceError(f"training diverged: {what}; {keep}. Lower the learning rates "
+        raise DivergenceError(f"training diverged: {what}; {self._last_good()}. Lower the learning rates "
                               f"(--lr-g/--lr-d), or add a penalty such as --set loss.r1=1, then start "
                               f"again or --resume")
 
