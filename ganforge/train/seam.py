@@ -36,6 +36,11 @@ from ganforge.train.device import resolve_device
 HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
+def no_scaling(device: torch.device) -> torch.amp.GradScaler:
+    """A disabled gradient scaler: ``scale`` returns the loss and ``step`` the plain optimiser step."""
+    return torch.amp.GradScaler(device.type, enabled=False)
+
+
 class Seam:
     def __init__(self, device: str, precision: str = "fp32") -> None:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
@@ -73,7 +78,7 @@ class Seam:
         overflowed is skipped and the factor halved (torch.amp's dynamic loss scaling). bf16 has
         float32's exponent and needs none. One scaler per optimiser: D and G run separate backward
         passes, and each overflows on its own."""
-        return torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        return torch.amp.GradScaler(self.device.type) if self.precision == "fp16" else no_scaling(self.device)
 
     @property
     def is_main_process(self) -> bool:

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ganforge.losses import GanLoss
-from ganforge.train.seam import Seam
+from ganforge.train.seam import Seam, no_scaling
 
 
 def score_pair(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,7 +59,7 @@ class GanStep:
         self.seam = seam
         self.skipped = False
         """Whether the last call skipped an update (``skip_nonfinite`` only)."""
-        disabled = torch.amp.GradScaler(device.type, enabled=False)
+        disabled = no_scaling(device)
         self.scaler_d = (scalers or {}).get("d", disabled)
         self.scaler_g = (scalers or {}).get("g", disabled)
         self.scaler_skips = 0
