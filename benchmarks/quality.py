@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import statistics
 import subprocess
 import sys
@@ -56,6 +57,9 @@ def one_run(label: str, data: str, seed: int, run_args: list[str], workdir: Path
     ganforge("run", *run_args, "--seed", str(seed), "--out", str(out), "--log-every", "1000")
     seconds = time.perf_counter() - start
     ganforge("sample", str(out), "-n", str(N_SAMPLES), "-o", str(out / "samples.npy"))
+    pictures = sorted((out / "samples").glob("step_*.png"))
+    if pictures:  # the last picture (samples over the true modes), next to the run folders
+        shutil.copyfile(pictures[-1], workdir / f"{out.name}.png")
     stats = score(data, np.load(out / "samples.npy"))
     return {"label": label, "data": data, "seed": seed, "seconds": round(seconds, 1), **stats}
 
@@ -88,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="assignments", action="append", default=[], help="extra --set for every run")
     parser.add_argument("--run-args", default="", help="extra `ganforge run` flags for every run, one string")
     parser.add_argument("--json", help="write every run's numbers here")
-    parser.add_argument("--keep", help="keep the run folders under this directory")
+    parser.add_argument("--keep", help="keep the run folders, and each run's last picture, under this directory")
     args = parser.parse_args(argv)
     extra = [a for s in args.assignments for a in ("--set", s)] + args.run_args.split()
     plan = [(recipe, recipe, ["--recipe", recipe, *extra]) for recipe in args.recipes]
