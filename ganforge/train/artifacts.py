@@ -47,7 +47,8 @@ def save_scatter(fake: torch.Tensor, real: torch.Tensor, path: Path, title: str 
     ax.scatter(*real.cpu().numpy().T, s=2, c="tab:blue", alpha=0.4, label="real")
     ax.scatter(*fake.detach().cpu().numpy().T, s=2, c="tab:orange", alpha=0.6, label="generated")
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", markerscale=4)
+    # Below the axes: inside, any corner can hide a mode (grid25 has one in each corner).
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2, markerscale=4, frameon=False)
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path)
