@@ -11,6 +11,6 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends iproute2 >/dev/null 2>&1 \
+timeout 180 apt-get update -qq >/dev/null 2>&1 && timeout 180 apt-get install -y -qq --no-install-recommends iproute2 >/dev/null 2>&1 \
     || echo "apt-get could not install iproute2; the two-host test will skip" >&2
 exit 0
