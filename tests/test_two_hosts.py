@@ -52,16 +52,20 @@ def hosts() -> Iterator[tuple[str, str]]:
         reason = exc.stderr.strip() if isinstance(exc, subprocess.CalledProcessError) else str(exc)
         pytest.skip(f"this sandbox refuses network namespaces (`ip netns add`: {reason})")
     try:
-        ip("link", "add", veths[0], "type", "veth", "peer", "name", veths[1])
-        for name, veth, address in zip(names, veths, ADDRESSES):
-            ip("link", "set", veth, "netns", name)
-            ip("-n", name, "addr", "add", f"{address}/24", "dev", veth)
-            ip("-n", name, "link", "set", veth, "up")
-            ip("-n", name, "link", "set", "lo", "up")
+        try:
+            ip("link", "add", veths[0], "type", "veth", "peer", "name", veths[1])
+            for name, veth, address in zip(names, veths, ADDRESSES):
+                ip("link", "set", veth, "netns", name)
+                ip("-n", name, "addr", "add", f"{address}/24", "dev", veth)
+                ip("-n", name, "link", "set", veth, "up")
+                ip("-n", name, "link", "set", "lo", "up")
+        except subprocess.CalledProcessError as exc:
+            pytest.skip(f"this sandbox refuses to join network namespaces ({' '.join(exc.cmd)}: {exc.stderr.strip()})")
         yield names
     finally:
         for name in names:
             subprocess.run(["ip", "netns", "del", name], capture_output=True)
+        subprocess.run(["ip", "link", "del", veths[0]], capture_output=True)  # if it never left the host
 
 
 def start_host(ns: str, rank: int, out: Path, *extra: str) -> subprocess.Popen:
