@@ -13,6 +13,16 @@ from ganforge.nn import FusedDense
 from ganforge.train.artifacts import read_metrics
 
 
+def fit_recording_dtypes(trainer: Trainer, network: torch.nn.Module) -> set[torch.dtype]:
+    """Train, and return the output dtypes of ``network``'s dense layers."""
+    dtypes: set[torch.dtype] = set()
+    for module in network.modules():
+        if isinstance(module, FusedDense):
+            module.register_forward_hook(lambda m, i, out: dtypes.add(out.dtype))
+    trainer.fit()
+    return dtypes
+
+
 def config(tmp_path, **kw) -> RunConfig:
     base = dict(data="digits", steps=6, batch_size=16, out=str(tmp_path / "r"), threads=1, sample_every=0,
                 precision="bf16", options={"gen": {"hidden": (32, 32), "norm": "batch"}, "disc": {"hidden": (32,)}})
@@ -23,11 +33,7 @@ def config(tmp_path, **kw) -> RunConfig:
 def test_bf16_trains_with_float32_weights_and_bf16_layers(loss_options, tmp_path, registry, plugin_manager):
     cfg = config(tmp_path, options={**config(tmp_path).options, "loss": loss_options})
     trainer = Trainer(cfg, registry=registry, plugin_manager=plugin_manager)
-    dtypes = set()
-    for module in trainer.discriminator.modules():
-        if isinstance(module, FusedDense):
-            module.register_forward_hook(lambda m, i, out: dtypes.add(out.dtype))
-    trainer.fit()
+    dtypes = fit_recording_dtypes(trainer, trainer.discriminator)
     assert torch.bfloat16 in dtypes  # the dense layers ran in bf16
     for p in [*trainer.generator.parameters(), *trainer.discriminator.parameters()]:
         assert p.dtype == torch.float32 and torch.isfinite(p).all()
@@ -40,11 +46,7 @@ def test_fp16_trains_with_float32_weights_fp16_layers_and_a_logged_loss_scale(lo
                                                                               plugin_manager):
     cfg = config(tmp_path, precision="fp16", log_every=2, options={**config(tmp_path).options, "loss": loss_options})
     trainer = Trainer(cfg, registry=registry, plugin_manager=plugin_manager)
-    dtypes = set()
-    for module in trainer.generator.modules():
-        if isinstance(module, FusedDense):
-            module.register_forward_hook(lambda m, i, out: dtypes.add(out.dtype))
-    trainer.fit()
+    dtypes = fit_recording_dtypes(trainer, trainer.generator)
     assert torch.float16 in dtypes
     for p in [*trainer.generator.parameters(), *trainer.discriminator.parameters()]:
         assert p.dtype == torch.float32 and torch.isfinite(p).all()

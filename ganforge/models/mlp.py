@@ -78,13 +78,18 @@ class DiscreteCode(nn.Module):
         return f"classes={self.classes}"
 
 
-def _classes(classes: int | None) -> int:
-    if classes is None:
+def _off_or_at_least_two(value: int | None, option: str, what: str, example: int) -> int:
+    """An option that is off at 0 (or unset) and otherwise counts at least 2 of something."""
+    if value is None:
         return 0
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 0 or classes == 1:
-        raise ConfigError("gen.classes must be 0 (off) or a number of discrete latent classes of at least 2, "
-                          f"such as --set gen.classes=50; got {classes!r}")
-    return classes
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value == 1:
+        raise ConfigError(f"{option} must be 0 (off) or a number of {what} of at least 2, "
+                          f"such as --set {option}={example}; got {value!r}")
+    return value
+
+
+def _classes(classes: int | None) -> int:
+    return _off_or_at_least_two(classes, "gen.classes", "discrete latent classes", 50)
 
 
 class MLPGenerator(nn.Module):
@@ -229,12 +234,7 @@ def _dropout_rate(dropout: float) -> float:
 
 
 def _maxout_pieces(maxout: int | None) -> int:
-    if maxout is None:
-        return 0
-    if isinstance(maxout, bool) or not isinstance(maxout, int) or maxout < 0 or maxout == 1:
-        raise ConfigError("disc.maxout must be 0 (off) or a number of linear pieces of at least 2, "
-                          f"such as --set disc.maxout=5; got {maxout!r}")
-    return maxout
+    return _off_or_at_least_two(maxout, "disc.maxout", "linear pieces", 5)
 
 
 def _hidden_layer(fan_in: int, width: int, slope: float, pieces: int) -> list[nn.Module]:
