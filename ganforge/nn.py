@@ -50,3 +50,38 @@ class BatchNorm1d(nn.BatchNorm1d):
             self.running_var.lerp_(var * (n / (n - 1)), self.momentum)  # unbiased, as torch keeps it
             self.num_batches_tracked.add_(1)
         return y
+
+
+_LEVELS = 1 << 16
+"""Dropout's keep decision compares a 16-bit random number with a threshold: p is applied in
+steps of 1 / 65,536 (0.3 becomes 0.300003)."""
+
+
+def dropout_mask(x: torch.Tensor, p: float) -> torch.Tensor:
+    """Inverted-dropout multipliers for ``x``: 0 with probability ``p``, else ``1 / (1 - p)``.
+
+    ``torch.dropout`` draws one random number per unit, and on the CPU that draw, not the
+    multiply, is the cost (0.64 ms for a 128 x 512 batch here, a tenth of the MNIST demo's step
+    time). Here each 64-bit random word is cut into four 16-bit numbers, a quarter of the draws:
+    the same distribution up to p's 1 / 65,536 steps, from the same seeded generator (so a run
+    still replays exactly), in a fraction of the time (benchmarks/test_dropout.py).
+    """
+    n = x.numel()
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(1 << 63), None)
+    draws = words.view(torch.int16)[:n].view(x.shape)
+    dropped = round(p * _LEVELS)
+    keep = draws >= dropped - _LEVELS // 2
+    return keep.to(x.dtype).mul_(_LEVELS / (_LEVELS - dropped))
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` (same options and repr) with a cheaper mask, :func:`dropout_mask`. The mask
+    is a constant of the graph, so gradients of any order flow through ``x * mask`` as they do
+    through torch's dropout (gradient penalties differentiate D twice)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if self.p == 1:
+            return x * 0
+        return x * dropout_mask(x, self.p)

@@ -17,7 +17,7 @@ from torch.nn.utils import parametrizations
 
 from ganforge.errors import ConfigError
 from ganforge.resources import require_memory
-from ganforge.nn import BatchNorm1d, FusedDense
+from ganforge.nn import BatchNorm1d, Dropout, FusedDense
 
 LOW_DIM = 16  # samples with at most this many values (the 2-D mixtures) get PacGAN-style networks
 
@@ -298,7 +298,7 @@ class MLPDiscriminator(nn.Module):
         for i, o in zip(sizes, sizes[1:]):
             layers += _hidden_layer(i, o, slope, pieces)
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
         if mbstd:
             layers.append(MinibatchStd())
         layers.append(FusedDense(sizes[-1] + int(mbstd), 1, act="none"))
