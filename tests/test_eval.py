@@ -155,4 +155,4 @@ def test_eval_says_which_metrics_do_not_apply_and_why(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(out), "-n", "20"]) == 2
     err = capsys.readouterr().err
-    assert "no metric applies" in err and "fid, is, kid, prdc: needs a feature extractor for images of shape (3, 8, 8)" in err
+    assert "no metric applies" in err and "fid, is, kid, legible, prdc: needs a feature extractor for images of shape (3, 8, 8)" in err

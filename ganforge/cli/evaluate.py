@@ -8,7 +8,8 @@ import json
 from pathlib import Path
 
 LABELS = {"fid": "FID", "kid": "KID (MMD^2)", "is": "IS", "precision": "precision", "recall": "recall",
-          "density": "density", "coverage": "coverage", "modes": "modes captured",
+          "density": "density", "coverage": "coverage", "legible": "legible share",
+          "classes": "digit classes", "rarest_class": "rarest class share", "modes": "modes captured",
           "high_quality": "high-quality %", "reverse_kl": "reverse KL"}
 
 

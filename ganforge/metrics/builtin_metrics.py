@@ -1,4 +1,4 @@
-"""The built-in metrics as plugins: fid, kid, prdc, is, modes."""
+"""The built-in metrics as plugins: fid, kid, prdc, is, legible, modes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from ganforge.metrics.base import EvalData, Metric
 from ganforge.metrics.fid import fid
 from ganforge.metrics.inception_score import inception_score
 from ganforge.metrics.kid import kid
+from ganforge.metrics.legibility import legibility
 from ganforge.metrics.modes import mode_stats
 from ganforge.metrics.prdc import prdc
 
@@ -60,6 +61,28 @@ class InceptionScore(Metric):
     def compute(self, data: EvalData) -> dict[str, float]:
         mean, std = inception_score(data.fake_probabilities(), self.splits)
         return {"is": mean, "is_std": std}
+
+
+class Legible(Metric):
+    """Share of samples the MNIST classifier reads with confidence, and the digit classes among
+    them (:mod:`ganforge.metrics.legibility`); higher is better."""
+
+    has_floor = True
+
+    def __init__(self, confidence: float = 0.9, min_share: float = 0.02) -> None:
+        for option, value, low_open in (("confidence", confidence, True), ("min_share", min_share, False)):
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                0 < value <= 1 if low_open else 0 <= value <= 1)
+            if not ok:
+                from ganforge.errors import ConfigError
+
+                bounds, example = ("(0, 1]", 0.9) if low_open else ("[0, 1]", 0.02)
+                raise ConfigError(f"metric.legible.{option} must be a probability in {bounds}, such as "
+                                  f"--set metric.legible.{option}={example}; got {value!r}")
+        self.confidence, self.min_share = float(confidence), float(min_share)
+
+    def compute(self, data: EvalData) -> dict[str, float]:
+        return legibility(data.fake_probabilities(), self.confidence, self.min_share)
 
 
 class Modes(Metric):
