@@ -60,7 +60,7 @@ def ganforge_register_metrics(register: Register) -> None:
     register("kid", KID, "Kernel distance, unbiased MMD^2, cubic kernel (Binkowski 2018)")
     register("prdc", PRDC, "Precision/recall (k=3) and density/coverage (k=5)")
     register("is", InceptionScore, "Inception-style score from the MNIST classifier, 10 splits")
-    register("legible", Legible, "share of samples the MNIST classifier reads with p >= 0.9, and their digit classes")
+    register("legible", Legible, "Share of samples the MNIST classifier reads with p >= 0.9; their digit classes")
     register("modes", Modes, "PacGAN mode coverage: modes, % high quality, reverse KL")
 
 
