@@ -3,6 +3,8 @@ fresh random draws), exact in value, seeded, and differentiable to any order."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -12,8 +14,9 @@ from ganforge.nn import Dropout, dropout_mask
 
 
 def fresh_seed() -> int:
-    seed = int(np.random.SeedSequence().entropy % 2**31)
-    print(f"torch seed {seed}")
+    """A new seed each run (printed when a test fails; ``GANFORGE_TEST_SEED=S`` replays it)."""
+    seed = int(os.environ.get("GANFORGE_TEST_SEED", np.random.SeedSequence().entropy % 2**31))
+    print(f"seed {seed} (replay with GANFORGE_TEST_SEED={seed})")
     return seed
 
 
