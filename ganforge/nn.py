@@ -66,10 +66,12 @@ def dropout_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     the same distribution up to p's 1 / 65,536 steps, from the same seeded generator (so a run
     still replays exactly), in a fraction of the time (benchmarks/test_dropout.py).
     """
+    dropped = round(p * _LEVELS)
+    if dropped >= _LEVELS:  # p within 1 / 131,072 of 1: every unit dropped (no 1 / 0 scale)
+        return torch.zeros_like(x)
     n = x.numel()
     words = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device).random_(-(1 << 63), None)
     draws = words.view(torch.int16)[:n].view(x.shape)
-    dropped = round(p * _LEVELS)
     keep = draws >= dropped - _LEVELS // 2
     return keep.to(x.dtype).mul_(_LEVELS / (_LEVELS - dropped))
 

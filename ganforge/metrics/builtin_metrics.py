@@ -63,6 +63,17 @@ class InceptionScore(Metric):
         return {"is": mean, "is_std": std}
 
 
+def _probability(value: float, option: str, *, zero_allowed: bool, example: float) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+        (0 <= value if zero_allowed else 0 < value) and value <= 1)
+    if not ok:
+        from ganforge.errors import ConfigError
+
+        raise ConfigError(f"metric.legible.{option} must be a probability in {'[0, 1]' if zero_allowed else '(0, 1]'}, "
+                          f"such as --set metric.legible.{option}={example}; got {value!r}")
+    return float(value)
+
+
 class Legible(Metric):
     """Share of samples the MNIST classifier reads with confidence, and the digit classes among
     them (:mod:`ganforge.metrics.legibility`); higher is better."""
@@ -70,16 +81,8 @@ class Legible(Metric):
     has_floor = True
 
     def __init__(self, confidence: float = 0.9, min_share: float = 0.02) -> None:
-        for option, value, low_open in (("confidence", confidence, True), ("min_share", min_share, False)):
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
-                0 < value <= 1 if low_open else 0 <= value <= 1)
-            if not ok:
-                from ganforge.errors import ConfigError
-
-                bounds, example = ("(0, 1]", 0.9) if low_open else ("[0, 1]", 0.02)
-                raise ConfigError(f"metric.legible.{option} must be a probability in {bounds}, such as "
-                                  f"--set metric.legible.{option}={example}; got {value!r}")
-        self.confidence, self.min_share = float(confidence), float(min_share)
+        self.confidence = _probability(confidence, "confidence", zero_allowed=False, example=0.9)
+        self.min_share = _probability(min_share, "min_share", zero_allowed=True, example=0.02)
 
     def compute(self, data: EvalData) -> dict[str, float]:
         return legibility(data.fake_probabilities(), self.confidence, self.min_share)
