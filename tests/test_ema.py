@@ -10,13 +10,15 @@ from torch import nn
 from ganforge import RunConfig, Trainer
 from ganforge.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.errors import ConfigError
-from ganforge.train.ema import EmaGenerator
+from ganforge.nn import BatchNorm1d
+from ganforge.train.ema import (CALIBRATION_SAMPLES, CALIBRATION_SEED, EmaGenerator, calibration_size,
+                                 recalibrate_batch_norms)
 from ganforge.train.restore import load_run
 
 
 def test_update_is_the_warmed_up_exponential_average():
     gen = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
-    ema = EmaGenerator(gen, 0.99)
+    ema = EmaGenerator(gen, 0.99, z_dim=3)
     expected = [p.detach().clone() for p in gen.parameters()]
     for step in range(1, 30):
         with torch.no_grad():
@@ -28,8 +30,53 @@ def test_update_is_the_warmed_up_exponential_average():
         expected = [d * e + (1 - d) * p.detach() for e, p in zip(expected, gen.parameters())]
     for got, want in zip(ema.module.parameters(), expected):
         assert torch.allclose(got, want, atol=1e-6)
-    assert torch.equal(ema.module[1].running_mean, gen[1].running_mean)  # buffers copied
+    assert not torch.equal(ema.current()[1].running_mean, gen[1].running_mean)  # not copied: measured
     assert not any(p.requires_grad for p in ema.module.parameters()) and not ema.module.training
+
+
+@pytest.mark.parametrize("norm", [BatchNorm1d, nn.BatchNorm1d])
+def test_the_average_measures_its_own_batch_norm_statistics(norm):
+    """The statistics are those of the averaged weights' activations on the fixed calibration
+    noise, computed here by hand; the live generator's statistics are left alone, the average
+    stays in eval mode and so does any other layer, and measuring twice gives the same bits."""
+    gen = nn.Sequential(nn.Linear(5, 6), norm(6), nn.Dropout(0.5), nn.Linear(6, 2))
+    ema = EmaGenerator(gen, 0.9, z_dim=5, calibration_samples=300)
+    live_stats = gen[1].running_mean.clone(), gen[1].running_var.clone()
+    for step in range(1, 8):
+        with torch.no_grad():
+            for p in gen.parameters():
+                p.add_(torch.randn_like(p))
+        ema.update(gen, step)
+    averaged = ema.current()
+    z = torch.randn(300, 5, generator=torch.Generator().manual_seed(CALIBRATION_SEED))
+    with torch.no_grad():
+        h = averaged[0](z).double()
+    assert torch.allclose(averaged[1].running_mean.double(), h.mean(0), atol=1e-5)
+    assert torch.allclose(averaged[1].running_var.double(), h.var(0, unbiased=True), rtol=1e-5)
+    assert torch.equal(gen[1].running_mean, live_stats[0]) and torch.equal(gen[1].running_var, live_stats[1])
+    assert not averaged.training and not any(m.training for m in averaged.modules())
+    assert averaged[1].momentum == gen[1].momentum
+    first = {k: v.clone() for k, v in averaged.state_dict().items()}
+    assert recalibrate_batch_norms(averaged, 5, 300)
+    assert all(torch.equal(first[k], v) for k, v in averaged.state_dict().items())
+    bn = averaged[1]
+    by_hand = (h[:4].float() - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias
+    with torch.no_grad():  # eval mode draws with the measured statistics
+        assert torch.allclose(averaged(z[:4]), averaged[3](by_hand), atol=1e-5)
+
+
+def test_a_generator_without_batch_norm_is_not_touched():
+    gen = nn.Sequential(nn.Linear(3, 4), nn.Tanh())
+    ema = EmaGenerator(gen, 0.9, z_dim=3)
+    ema.update(gen, 1)
+    assert not recalibrate_batch_norms(ema.module, 3) and ema.current() is ema.module
+
+
+def test_calibration_size_shrinks_for_large_samples():
+    assert calibration_size((1, 28, 28)) == CALIBRATION_SAMPLES
+    assert calibration_size((2,)) == CALIBRATION_SAMPLES
+    assert calibration_size((3, 64, 64)) == 170
+    assert calibration_size((3, 1024, 1024)) == 128
 
 
 def _config(tmp_path, **overrides):
@@ -93,3 +140,15 @@ def test_cli_no_ema_flag(tmp_path, capsys):
     assert a.shape == b.shape == (7, 2) and not np.allclose(a, b)
     assert main(["run", "--ema", "1.5"]) == 2
     assert "decay in [0, 1)" in capsys.readouterr().err
+
+
+def test_saved_statistics_are_the_averages_own_and_loading_keeps_their_bits(tmp_path, registry, plugin_manager):
+    config = _config(tmp_path, ema=0.9, options={"gen": {"hidden": (16,), "norm": "batch"}, "disc": {"hidden": (16,)}})
+    trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
+    trainer.fit()
+    ckpt = load_checkpoint(latest_checkpoint(trainer.paths.root))
+    live = [k for k in ckpt.generator if k.endswith("running_mean")]
+    assert live and all(not torch.equal(ckpt.generator_ema[k], ckpt.generator[k]) for k in live)
+    restored = load_run(trainer.paths.root, registry)
+    for name, value in restored.generator.state_dict().items():
+        assert torch.equal(ckpt.generator_ema[name], value), name

@@ -15,6 +15,7 @@ from ganforge.data import DataInfo
 from ganforge.errors import CheckpointError, UsageError
 from ganforge.registry import Registry
 from ganforge.train.build import build_models
+from ganforge.train.ema import calibration_size, recalibrate_batch_norms
 
 
 @dataclass
@@ -71,4 +72,6 @@ def load_run(run_dir: str | Path, registry: Registry, device: str | torch.device
                               f"infinite); it cannot draw samples. Use an earlier checkpoint")
     gen.to(device).eval()
     disc.to(device).eval()
+    if averaged:  # the average's own statistics: the bits it was saved with, and right for older runs
+        recalibrate_batch_norms(gen, config.z_dim, calibration_size(info.sample_shape))
     return RestoredRun(config, info, gen, disc, ckpt.step, averaged)

@@ -39,7 +39,7 @@ from ganforge.train.build import (
 )
 from ganforge.train.batch_stream import ResumableBatches
 from ganforge.train.device import global_rng_state, seed_everything, set_global_rng_state
-from ganforge.train.ema import EmaGenerator
+from ganforge.train.ema import EmaGenerator, calibration_size
 from ganforge.train.schedules import LrSchedule
 from ganforge.train.provenance import provenance
 from ganforge.train.run_lock import RunLock
@@ -144,7 +144,8 @@ class Trainer:
         self.fixed_noise = torch.randn(n_fixed, c.z_dim, generator=self._fixed_rng()).to(self.device)
         self.real_preview = self.data.real_samples(n_fixed, self._fixed_rng(), split="train")
         self.threads = ThreadTuner(requested=c.threads)
-        self.ema = EmaGenerator(self.generator, c.ema) if c.ema else None
+        self.ema = (EmaGenerator(self.generator, c.ema, c.z_dim, calibration_size(self.info.sample_shape))
+                    if c.ema else None)
         self.lr_schedule = LrSchedule(c.lr_schedule, c.steps, c.warmup,  # type: ignore[arg-type]
                                       {self.opt_g: c.lr_g, self.opt_d: c.lr_d})
         self.logs: dict[str, Any] = {}
@@ -458,7 +459,7 @@ class Trainer:
                  "scalers": {k: v.state_dict() for k, v in self.scalers.items() if v.is_enabled()}}
         path = save_checkpoint(self.paths.checkpoints, self.step, self.generator, self.discriminator, state,
                                keep=self.config.keep,
-                               generator_ema=self.ema.module if self.ema is not None else None)
+                               generator_ema=self.ema.current() if self.ema is not None else None)
         self._hook("ganforge_on_checkpoint_saved", trainer=self, step=self.step, path=path)
         return path
 
@@ -474,7 +475,7 @@ class Trainer:
     @property
     def sampler(self) -> torch.nn.Module:
         """The generator that pictures and evaluations use: the weight average when kept."""
-        return self.ema.module if self.ema is not None else self.generator
+        return self.ema.current() if self.ema is not None else self.generator
 
     @torch.no_grad()
     def save_samples(self) -> Path | None:
