@@ -11,8 +11,8 @@ from ganforge import RunConfig, Trainer
 from ganforge.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.errors import ConfigError
 from ganforge.nn import BatchNorm1d
-from ganforge.train.ema import (CALIBRATION_SAMPLES, CALIBRATION_SEED, EmaGenerator, calibration_size,
-                                 recalibrate_batch_norms)
+from ganforge.train.ema import (CALIBRATION_BATCHES, CALIBRATION_SAMPLES, CALIBRATION_SEED, EmaGenerator,
+                                 calibration_size, recalibrate_batch_norms)
 from ganforge.train.restore import load_run
 
 
@@ -40,7 +40,7 @@ def test_the_average_measures_its_own_batch_norm_statistics(norm):
     noise, computed here by hand; the live generator's statistics are left alone, the average
     stays in eval mode and so does any other layer, and measuring twice gives the same bits."""
     gen = nn.Sequential(nn.Linear(5, 6), norm(6), nn.Dropout(0.5), nn.Linear(6, 2))
-    ema = EmaGenerator(gen, 0.9, z_dim=5, calibration_samples=300)
+    ema = EmaGenerator(gen, 0.9, z_dim=5, calibration_batch=300)
     live_stats = gen[1].running_mean.clone(), gen[1].running_var.clone()
     for step in range(1, 8):
         with torch.no_grad():
@@ -48,11 +48,14 @@ def test_the_average_measures_its_own_batch_norm_statistics(norm):
                 p.add_(torch.randn_like(p))
         ema.update(gen, step)
     averaged = ema.current()
-    z = torch.randn(300, 5, generator=torch.Generator().manual_seed(CALIBRATION_SEED))
+    rng = torch.Generator().manual_seed(CALIBRATION_SEED)
+    batches = [torch.randn(300, 5, generator=rng) for _ in range(CALIBRATION_BATCHES)]
     with torch.no_grad():
-        h = averaged[0](z).double()
-    assert torch.allclose(averaged[1].running_mean.double(), h.mean(0), atol=1e-5)
-    assert torch.allclose(averaged[1].running_var.double(), h.var(0, unbiased=True), rtol=1e-5)
+        hs = [averaged[0](z).double() for z in batches]
+    assert torch.allclose(averaged[1].running_mean.double(), torch.cat(hs).mean(0), atol=1e-5)
+    mean_var = torch.stack([h.var(0, unbiased=True) for h in hs]).mean(0)
+    assert torch.allclose(averaged[1].running_var.double(), mean_var, rtol=1e-5)
+    z, h = batches[0], hs[0]
     assert torch.equal(gen[1].running_mean, live_stats[0]) and torch.equal(gen[1].running_var, live_stats[1])
     assert not averaged.training and not any(m.training for m in averaged.modules())
     assert averaged[1].momentum == gen[1].momentum
