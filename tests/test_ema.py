@@ -155,3 +155,18 @@ def test_saved_statistics_are_the_averages_own_and_loading_keeps_their_bits(tmp_
     restored = load_run(trainer.paths.root, registry)
     for name, value in restored.generator.state_dict().items():
         assert torch.equal(ckpt.generator_ema[name], value), name
+
+
+def test_other_buffers_follow_the_live_generator():
+    """Only batch-norm statistics are re-measured; a spectral norm's power-iteration vectors are
+    the live generator's (the average's own would never iterate: it only runs in eval mode)."""
+    gen = nn.Sequential(nn.utils.parametrizations.spectral_norm(nn.Linear(3, 4)), nn.BatchNorm1d(4))
+    ema = EmaGenerator(gen, 0.9, z_dim=3, calibration_batch=64)
+    gen(torch.randn(8, 3))  # a training-mode forward moves u and v
+    ema.update(gen, 1)
+    averaged = ema.current()
+    live = dict(gen.named_buffers())
+    for name, value in averaged.named_buffers():
+        if name.endswith(("_u", "_v")):
+            assert torch.equal(value, live[name]), name
+    assert not torch.equal(averaged[1].running_mean, gen[1].running_mean)
