@@ -11,7 +11,7 @@ from ganforge import RunConfig, Trainer
 from ganforge.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.errors import ConfigError
 from ganforge.nn import BatchNorm1d
-from ganforge.train.ema import (CALIBRATION_BATCHES, CALIBRATION_SAMPLES, CALIBRATION_SEED, EmaGenerator,
+from ganforge.train.ema import (CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE, CALIBRATION_SEED, EmaGenerator,
                                  calibration_size, recalibrate_batch_norms)
 from ganforge.train.restore import load_run
 
@@ -55,7 +55,6 @@ def test_the_average_measures_its_own_batch_norm_statistics(norm):
     assert torch.allclose(averaged[1].running_mean.double(), torch.cat(hs).mean(0), atol=1e-5)
     mean_var = torch.stack([h.var(0, unbiased=True) for h in hs]).mean(0)
     assert torch.allclose(averaged[1].running_var.double(), mean_var, rtol=1e-5)
-    z, h = batches[0], hs[0]
     assert torch.equal(gen[1].running_mean, live_stats[0]) and torch.equal(gen[1].running_var, live_stats[1])
     assert not averaged.training and not any(m.training for m in averaged.modules())
     assert averaged[1].momentum == gen[1].momentum
@@ -63,6 +62,7 @@ def test_the_average_measures_its_own_batch_norm_statistics(norm):
     assert recalibrate_batch_norms(averaged, 5, 300)
     assert all(torch.equal(first[k], v) for k, v in averaged.state_dict().items())
     bn = averaged[1]
+    z, h = batches[0], hs[0]
     by_hand = (h[:4].float() - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias
     with torch.no_grad():  # eval mode draws with the measured statistics
         assert torch.allclose(averaged(z[:4]), averaged[3](by_hand), atol=1e-5)
@@ -76,8 +76,8 @@ def test_a_generator_without_batch_norm_is_not_touched():
 
 
 def test_calibration_size_shrinks_for_large_samples():
-    assert calibration_size((1, 28, 28)) == CALIBRATION_SAMPLES
-    assert calibration_size((2,)) == CALIBRATION_SAMPLES
+    assert calibration_size((1, 28, 28)) == CALIBRATION_BATCH_SIZE
+    assert calibration_size((2,)) == CALIBRATION_BATCH_SIZE
     assert calibration_size((3, 64, 64)) == 170
     assert calibration_size((3, 1024, 1024)) == 128
 

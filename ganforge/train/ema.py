@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-CALIBRATION_SAMPLES = 2048
+CALIBRATION_BATCH_SIZE = 2048
 """Noise samples in each batch the averaged generator's batch-norm statistics are measured on.
 Each batch is one fixed-order reduction of :class:`ganforge.nn.BatchNorm1d` (the same bits with
 any thread count). Generators of large images get smaller batches (:func:`calibration_size`), so
@@ -41,7 +41,7 @@ def calibration_size(sample_shape: tuple[int, ...]) -> int:
     """Samples per calibration batch: 2,048 up to 1,024 values per sample (MNIST's 784), then
     fewer as samples grow (two million output values a batch), never under 128."""
     numel = math.prod(sample_shape)
-    return max(128, min(CALIBRATION_SAMPLES, (1 << 21) // max(numel, 1)))
+    return max(128, min(CALIBRATION_BATCH_SIZE, (1 << 21) // max(numel, 1)))
 
 
 def batch_norms(module: nn.Module) -> list[_BatchNorm]:
@@ -50,7 +50,7 @@ def batch_norms(module: nn.Module) -> list[_BatchNorm]:
 
 
 @torch.no_grad()
-def recalibrate_batch_norms(generator: nn.Module, z_dim: int, batch_size: int = CALIBRATION_SAMPLES,
+def recalibrate_batch_norms(generator: nn.Module, z_dim: int, batch_size: int = CALIBRATION_BATCH_SIZE,
                             batches: int = CALIBRATION_BATCHES, seed: int = CALIBRATION_SEED) -> bool:
     """Set the running statistics of ``generator``'s batch norms to the average, over ``batches``
     batches of ``batch_size`` samples of fixed noise, of each batch's statistics (the mean of the
@@ -91,7 +91,7 @@ class EmaGenerator:
     """
 
     def __init__(self, generator: nn.Module, decay: float, z_dim: int,
-                 calibration_batch: int = CALIBRATION_SAMPLES) -> None:
+                 calibration_batch: int = CALIBRATION_BATCH_SIZE) -> None:
         self.decay = float(decay)
         self.z_dim = int(z_dim)
         self.calibration_batch = int(calibration_batch)
