@@ -15,14 +15,18 @@ from ganforge import RunConfig, Trainer
 from ganforge.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.train.artifacts import read_metrics
 
-DATA = ["ring8", "grid25", "mnist", "digits"]
+DATA = ["ring8", "grid25", "mnist", "digits", "digits+classes"]  # +classes: class-conditional training
 
 
 def config(out, data: str, steps: int, **extra) -> RunConfig:
     """A small run that still uses every piece with state: dropout and the minibatch feature in D,
     BatchNorm in G, the EMA, Adam, an epoch boundary on the image data (digits: 1,437 samples)."""
+    options = {"gen": {"hidden": (16, 16), "norm": "batch"}, "disc": {"hidden": (16,)}}
+    data, conditional, _ = data.partition("+classes")
+    if conditional:
+        options["gen"]["classes"] = options["disc"]["classes"] = 10
     settings = dict(batch_size=32, z_dim=8, threads=1, log_every=7, sample_every=0, ckpt_every=0, seed=3,
-                    ema=0.9, options={"gen": {"hidden": (16, 16), "norm": "batch"}, "disc": {"hidden": (16,)}})
+                    ema=0.9, options=options)
     return RunConfig(data=data, steps=steps, out=str(out), **{**settings, **extra})
 
 
@@ -61,7 +65,7 @@ def test_resume_after_a_checkpoint_is_bit_identical(data, tmp_path, registry, pl
     is resumed ends exactly where the run that never died ends."""
     from ganforge import hookimpl
 
-    steps = 60 if data == "digits" else 24  # digits: 44 batches an epoch, so the run crosses an epoch
+    steps = 60 if data.startswith("digits") else 24  # digits: 44 batches an epoch, so the run crosses an epoch
     fit(config(tmp_path / "straight", data, steps), registry, plugin_manager)
 
     class DieAt13:

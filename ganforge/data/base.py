@@ -48,20 +48,47 @@ class GanDataset(ABC):
         """Up to ``n`` distinct real samples (fewer when the data set is smaller), for evaluation and
         plots, from held-out data where there is any."""
 
+    @property
+    def labels(self) -> torch.Tensor | None:
+        """The training samples' integer class labels, or ``None`` (the default) when the data set
+        has none. A data set with labels also offers :meth:`labelled_batches`."""
+        return None
+
+    def labelled_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """An endless stream of ``(samples, labels)`` for class-conditional training, under the
+        same rules as :meth:`batches`."""
+        raise NotImplementedError(f"{type(self).__name__} has no labels")
+
 
 class TensorDataset(GanDataset):
     """A fixed set of samples held in memory, reshuffled every epoch with the run's generator."""
 
-    def __init__(self, train: torch.Tensor, test: torch.Tensor, info: DataInfo) -> None:
+    def __init__(self, train: torch.Tensor, test: torch.Tensor, info: DataInfo,
+                 train_labels: torch.Tensor | None = None) -> None:
         self.train, self.test, self.info = train, test, info
+        self.train_labels = train_labels
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        return self.train_labels
 
     def batches(self, batch_size: int, generator: torch.Generator) -> EpochBatches:
+        self._check_batch_size(batch_size)
+        return EpochBatches(self.train, batch_size, generator)
+
+    def labelled_batches(self, batch_size: int, generator: torch.Generator) -> EpochBatches:
+        """Like :meth:`batches` (the very same order of samples), each batch with its labels."""
+        if self.train_labels is None:
+            return super().labelled_batches(batch_size, generator)  # type: ignore[return-value]
+        self._check_batch_size(batch_size)
+        return EpochBatches(self.train, batch_size, generator, labels=self.train_labels)
+
+    def _check_batch_size(self, batch_size: int) -> None:
         n = len(self.train)
         if batch_size > n:
             from ganforge.errors import ConfigError
 
             raise ConfigError(f"--batch-size {batch_size} is larger than the data set ({n} samples)")
-        return EpochBatches(self.train, batch_size, generator)
 
     def real_samples(self, n: int, generator: torch.Generator, split: str = "test") -> torch.Tensor:
         """``split``: "test" (held out; the training set if there is none), "train" or "all"."""
@@ -91,8 +118,10 @@ class EpochBatches:
     an epoch is dropped. Its state, the generator's state when the epoch's order was drawn and the
     position in that order, lets a resumed run continue mid-epoch with the very same batches."""
 
-    def __init__(self, samples: torch.Tensor, batch_size: int, generator: torch.Generator) -> None:
+    def __init__(self, samples: torch.Tensor, batch_size: int, generator: torch.Generator,
+                 labels: torch.Tensor | None = None) -> None:
         self.samples, self.batch_size, self.generator = samples, batch_size, generator
+        self.labels = labels  # given: batches are (samples, labels) pairs
         self.order: torch.Tensor | None = None
         self.epoch_rng = generator.get_state()
         self.position = 0
@@ -100,14 +129,14 @@ class EpochBatches:
     def __iter__(self) -> EpochBatches:
         return self
 
-    def __next__(self) -> torch.Tensor:
+    def __next__(self) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         if self.order is None or self.position + self.batch_size > len(self.samples):
             self.epoch_rng = self.generator.get_state()
             self.order = torch.randperm(len(self.samples), generator=self.generator)
             self.position = 0
-        batch = self.samples[self.order[self.position : self.position + self.batch_size]]
+        index = self.order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        return batch
+        return self.samples[index] if self.labels is None else (self.samples[index], self.labels[index])
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch_rng": self.epoch_rng, "position": self.position, "started": self.order is not None}

@@ -23,4 +23,4 @@ class Digits(TensorDataset):
         images = images[order]
         self.train_labels = torch.from_numpy(bunch.target)[order][holdout:]
         info = DataInfo(sample_shape=(1, 8, 8), value_range=(-1.0, 1.0), modality="image")
-        super().__init__(images[holdout:], images[:holdout], info)
+        super().__init__(images[holdout:], images[:holdout], info, self.train_labels)

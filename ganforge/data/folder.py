@@ -87,7 +87,7 @@ class ImageFolder(TensorDataset):
         all_labels = torch.tensor(labels)[order]
         self.test_labels, self.train_labels = all_labels[:holdout], all_labels[holdout:]
         info = DataInfo(sample_shape=(channels, size, size), value_range=(-1.0, 1.0), modality="image")
-        super().__init__(data[order[holdout:]], data[order[:holdout]], info)
+        super().__init__(data[order[holdout:]], data[order[:holdout]], info, self.train_labels)
 
     def describe(self) -> str:
         """One line for the log: how many images, their shape, classes, and any skipped files."""

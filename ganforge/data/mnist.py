@@ -111,4 +111,4 @@ class MNIST(TensorDataset):
         self.test_labels = torch.from_numpy(test[1]) if test[1] is not None else None
         h, w = train[0].shape[1:]
         info = DataInfo(sample_shape=(1, h, w), value_range=(-1.0, 1.0), modality="image")
-        super().__init__(_to_tensor(train[0]), _to_tensor(test[0]), info)
+        super().__init__(_to_tensor(train[0]), _to_tensor(test[0]), info, self.train_labels)

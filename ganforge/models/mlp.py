@@ -69,9 +69,24 @@ class DiscreteCode(nn.Module):
         self.classes = classes
         self.register_buffer("codes", torch.arange(classes, dtype=torch.float32), persistent=False)
 
+    def class_of(self, z: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` the class each noise vector codes for, as float indices."""
+        uniform = 0.5 * (1.0 + torch.erf(z[:, 0].float() / math.sqrt(2.0)))
+        return (uniform * self.classes).floor().clamp(max=self.classes - 1)
+
+    def noise_of_class(self, z: torch.Tensor, labels: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+        """``z`` with its first value redrawn inside the slice of the normal that codes for each
+        row's label: ``Phi^-1((label + u) / classes)`` for ``uniform`` draws u in [0, 1), kept a
+        hair inside the slice so that rounding never moves a row to the neighbouring class. With
+        labels drawn in the data's proportions (balanced for MNIST) the noise stays a standard
+        normal, so the unconditional samples of ``ganforge sample`` draw the classes alike."""
+        inside = (labels.to(torch.float32) + 1e-3 + (1.0 - 2e-3) * uniform.to(torch.float32)) / self.classes
+        out = z.clone()
+        out[:, 0] = (math.sqrt(2.0) * torch.erfinv(2.0 * inside - 1.0)).to(z.dtype)
+        return out
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        uniform = 0.5 * (1.0 + torch.erf(z[:, :1].float() / math.sqrt(2.0)))
-        index = (uniform * self.classes).floor().clamp(max=self.classes - 1)
+        index = self.class_of(z).unsqueeze(1)
         return torch.cat([z, (index == self.codes).to(z.dtype)], dim=1)
 
     def extra_repr(self) -> str:
@@ -134,6 +149,17 @@ class MLPGenerator(nn.Module):
         if value_range is not None and tuple(value_range) != (-1.0, 1.0):
             layers.append(OutputRange(*value_range))
         self.net = nn.Sequential(*layers)
+        self.classes = classes
+
+    def noise_of_class(self, z: torch.Tensor, labels: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+        """Noise that makes this generator draw each row's class (``classes=K`` only): the
+        conditional-training protocol of :mod:`ganforge.train.conditioning`."""
+        if not self.classes:
+            raise ConfigError("this generator has no class code; set --set gen.classes=K (as many as "
+                              "disc.classes) to train it with a class-conditional discriminator")
+        code = self.net[0]
+        assert isinstance(code, DiscreteCode)
+        return code.noise_of_class(z, labels, uniform)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z).unflatten(1, self.sample_shape)  # len(z) would fix the batch in an export
@@ -233,6 +259,18 @@ def _dropout_rate(dropout: float) -> float:
     return float(dropout)
 
 
+PROJECTION_INIT_STD = 0.05
+"""Class embeddings start small, so a conditional D starts close to an unconditional one."""
+
+
+def _conditional_classes(classes: int | None, pack: int) -> int:
+    classes = _off_or_at_least_two(classes, "disc.classes", "data classes", 10)
+    if classes and pack > 1:
+        raise ConfigError("disc.classes and disc.pack cannot be combined: a pack of samples has no single "
+                          "class; drop --set disc.pack or --set disc.classes")
+    return classes
+
+
 def _maxout_pieces(maxout: int | None) -> int:
     return _off_or_at_least_two(maxout, "disc.maxout", "linear pieces", 5)
 
@@ -274,6 +312,11 @@ class MLPDiscriminator(nn.Module):
       constrains those parts, not the whole pack's gradient.
     - ``maxout=K``: each hidden layer is a layer of maxout units with K linear pieces
       (Goodfellow et al. 2013) instead of dense + LeakyReLU (``slope`` is then unused).
+    - ``classes=K``: a class-conditional discriminator by projection (Miyato & Koyama 2018): the
+      logit of a sample labelled y gains ``<embed(y), h>``, h being the last hidden layer's
+      features, so D judges "is this a real *y*" rather than "is this real". Called as
+      ``D(x, labels)``; trained with a generator whose class is in its noise (``gen.classes=K``),
+      see :mod:`ganforge.train.conditioning`. Not combined with ``pack``.
 
     PacGAN's 2-D discriminator (in the authors' code) is three maxout layers of 200 units
     with 5 pieces each and no dropout or minibatch feature, packing M = 2 to 4 samples: on the
@@ -282,7 +325,8 @@ class MLPDiscriminator(nn.Module):
 
     def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int] | int | None = None,
                  slope: float = 0.2, dropout: float | None = None, mbstd: bool | None = None,
-                 spectral_norm: bool = False, pack: int = 1, maxout: int = 0) -> None:
+                 spectral_norm: bool = False, pack: int = 1, maxout: int = 0,
+                 classes: int | None = None) -> None:
         super().__init__()
         small = low_dimensional(sample_shape)
         hidden = hidden if hidden is not None else ((200,) * 3 if small else (512, 256))
@@ -303,22 +347,47 @@ class MLPDiscriminator(nn.Module):
             layers.append(MinibatchStd())
         layers.append(FusedDense(sizes[-1] + int(mbstd), 1, act="none"))
         self.net = nn.Sequential(*layers)
+        self.classes = _conditional_classes(classes, self.pack)
+        self._head = len(layers) - 1 - int(mbstd)  # where the last hidden layer's features leave
+        if self.classes:
+            self.embed = nn.Embedding(self.classes, sizes[-1])
+            nn.init.normal_(self.embed.weight, std=PROJECTION_INIT_STD)
         if _switch(spectral_norm, "disc.spectral_norm"):
             spectral_normalise(self.net)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """One logit per sample, or per pack of ``self.pack`` consecutive samples."""
-        return self.net(pack_samples(x, self.pack)).squeeze(1)
+    def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """One logit per sample, or per pack of ``self.pack`` consecutive samples; with
+        ``classes``, each sample's ``labels`` (an integer tensor) are required."""
+        return self._score(pack_samples(x, self.pack), labels, split=None)
 
-    def forward_pair(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(self(real), self(fake))`` in one pass over both batches stacked: every layer runs one
-        GEMM of twice the rows, which is cheaper than two. Each batch is packed on its own (a pack
-        never mixes real and fake samples) and the minibatch-std feature is computed over each
-        batch on its own, so the result equals two separate calls."""
+    def forward_pair(self, real: torch.Tensor, fake: torch.Tensor,
+                     labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(self(real, labels), self(fake, labels))`` in one pass over both batches stacked: every
+        layer runs one GEMM of twice the rows, which is cheaper than two. Each batch is packed on
+        its own (a pack never mixes real and fake samples) and the minibatch-std feature is
+        computed over each batch on its own, so the result equals two separate calls. Both
+        batches are scored with the same labels: conditional training draws the fake batch with
+        the real batch's classes."""
         real, fake = pack_samples(real, self.pack), pack_samples(fake, self.pack)
         n = len(real)
-        h = torch.cat([real, fake])
-        for layer in self.net:
-            h = torch.cat([layer(h[:n]), layer(h[n:])]) if isinstance(layer, MinibatchStd) else layer(h)
-        logits = h.squeeze(1)
+        logits = self._score(torch.cat([real, fake]), None if labels is None else torch.cat([labels, labels]), split=n)
         return logits[:n], logits[n:]
+
+    def _score(self, h: torch.Tensor, labels: torch.Tensor | None, split: int | None) -> torch.Tensor:
+        """The logits of the packed rows ``h``; ``split``: rows before it and after it are two
+        batches, whose minibatch-std features are taken apart."""
+        if self.classes and labels is None:
+            raise ConfigError(f"this discriminator is class-conditional (disc.classes={self.classes}) and "
+                              f"needs each sample's label: call D(x, labels)")
+        features = h
+        for i, layer in enumerate(self.net):
+            if split is not None and isinstance(layer, MinibatchStd):
+                h = torch.cat([layer(h[:split]), layer(h[split:])])
+            else:
+                h = layer(h)
+            if i == self._head - 1:
+                features = h
+        logits = h.squeeze(1)
+        if self.classes:
+            logits = logits + (self.embed(labels) * features).sum(1)
+        return logits

@@ -15,6 +15,10 @@ With ``--precision fp16`` each backward runs on a scaled loss and each optimiser
 its gradient scaler (:meth:`Seam.grad_scaler`); a step the scaler skipped for overflowing
 gradients is counted in ``scaler_skips``.
 
+With a class-conditional pair (``classes``; :mod:`ganforge.train.conditioning`) the stream gives
+labelled batches, the fake batch is drawn with the real batch's classes, and the loss sees D
+through :class:`WithLabels`.
+
 With ``skip_nonfinite`` (``--on-nan skip``) each update first checks its loss and gradients and
 is skipped when any is NaN or infinite, so one bad batch cannot poison the weights. The check
 reads every gradient once, so it is off by default (the trainer's guard then stops the run).
@@ -29,6 +33,7 @@ import torch
 from torch import nn
 
 from ganforge.losses import GanLoss
+from ganforge.train.conditioning import WithLabels
 from ganforge.train.seam import Seam, no_scaling
 
 
@@ -50,8 +55,9 @@ class GanStep:
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, batches: Iterator[torch.Tensor],
                  *, batch_size: int, z_dim: int, n_critic: int, device: torch.device,
                  skip_nonfinite: bool = False, seam: Seam | None = None,
-                 scalers: Mapping[str, torch.amp.GradScaler] | None = None) -> None:
+                 scalers: Mapping[str, torch.amp.GradScaler] | None = None, classes: int = 0) -> None:
         self.G, self.D, self.loss = generator, discriminator, loss
+        self.classes = classes
         self.opt_g, self.opt_d = opt_g, opt_d
         self.batches = batches
         self.batch_size, self.z_dim, self.n_critic, self.device = batch_size, z_dim, n_critic, device
@@ -93,34 +99,49 @@ class GanStep:
         if scaler.get_scale() < before:  # the scaler found inf/NaN gradients and skipped the step
             self.scaler_skips += 1
 
-    def noise(self) -> torch.Tensor:
+    def noise(self, labels: torch.Tensor | None = None) -> torch.Tensor:
         """This process's slice of the global batch's noise (all of it in one process): every
-        process draws the same global noise, so N processes see what one process would."""
+        process draws the same global noise, so N processes see what one process would. With
+        ``labels`` (conditional training), noise that draws those classes."""
         z = torch.randn(self.batch_size, self.z_dim, device=self.device)
-        return self.seam.shard(z) if self.seam is not None else z
+        if labels is None:
+            return self._shard(z)
+        uniform = self._shard(torch.rand(self.batch_size, device=self.device))
+        return self.G.noise_of_class(self._shard(z), labels, uniform)
+
+    def _shard(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.seam.shard(batch) if self.seam is not None else batch
 
     def autocast(self):  # type: ignore[no-untyped-def]
         """The forward passes' precision context (``--precision``), from the seam."""
         return self.seam.autocast() if self.seam is not None else contextlib.nullcontext()
 
-    def real_batch(self) -> torch.Tensor:
+    def real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """This process's slice of the next real batch, and its labels (conditional training)."""
         batch = next(self.batches)
-        return (self.seam.shard(batch) if self.seam is not None else batch).to(self.device, non_blocking=True)
+        x, labels = batch if self.classes else (batch, None)
+        x = self._shard(x).to(self.device, non_blocking=True)
+        return x, None if labels is None else self._shard(labels).to(self.device, non_blocking=True)
+
+    def scorer(self, labels: torch.Tensor | None) -> nn.Module | WithLabels:
+        """D as the loss calls it: itself, or for conditional training D with the batch's labels."""
+        return self.D if labels is None else WithLabels(self.D, labels)
 
     def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
-        G, D, loss = self.G, self.D, self.loss
+        G, loss = self.G, self.loss
         self.skipped = False
         self.scaler_skips = 0
         fake = d_loss = None
         for i in range(self.n_critic):
-            real = self.real_batch()
+            real, labels = self.real_batch()
+            D = self.scorer(labels)
             with self.autocast():
                 if i == self.n_critic - 1:
-                    fake = G(self.noise())  # its graph is kept for the generator update below
+                    fake = G(self.noise(labels))  # its graph is kept for the generator update below
                     fake_d = fake.detach()
                 else:
                     with torch.no_grad():
-                        fake_d = G(self.noise())
+                        fake_d = G(self.noise(labels))
                 real_logits, fake_logits = score_pair(D, real, fake_d)
                 d_loss = loss.d_loss(real_logits.float(), fake_logits.float())  # losses in float32
                 penalty = loss.penalty(D, real, fake_d)
@@ -129,9 +150,9 @@ class GanStep:
             self.opt_d.zero_grad(set_to_none=True)
             self.scaler_d.scale(d_loss).backward()
             self._apply(self.opt_d, d_loss, self.scaler_d)
-            loss.after_d_step(D)
+            loss.after_d_step(self.D)
 
-        D.requires_grad_(False)
+        self.D.requires_grad_(False)
         try:
             with self.autocast():
                 if getattr(loss, "g_needs_real", False):  # relativistic losses compare with D(real)
@@ -144,6 +165,6 @@ class GanStep:
             self.scaler_g.scale(g_loss).backward()
             self._apply(self.opt_g, g_loss, self.scaler_g)
         finally:
-            D.requires_grad_(True)
+            self.D.requires_grad_(True)
         assert d_loss is not None
         return d_loss.detach(), g_loss.detach()

@@ -44,6 +44,7 @@ from ganforge.train.schedules import LrSchedule
 from ganforge.train.provenance import provenance
 from ganforge.train.run_lock import RunLock
 from ganforge.train.seam import Seam
+from ganforge.train.conditioning import check_labels, conditional_classes
 from ganforge.train.step import GanStep
 from ganforge.train.stop_requests import StopRequests
 from ganforge.train.threads import ThreadTuner
@@ -128,8 +129,14 @@ class Trainer:
         self.data_rng = seed_everything(self.config.seed)
         self.data = build_dataset(self.config, registry)
         self.info = self.data.info
-        self.batches = ResumableBatches(self.data.batches(self.config.batch_size, self.data_rng), self.data_rng)
         gen, disc = build_models(self.config, registry, self.info)
+        self.classes = conditional_classes(gen, disc)
+        if self.classes:
+            check_labels(self.data.labels, self.classes, self.config.data)
+            stream = self.data.labelled_batches(self.config.batch_size, self.data_rng)
+        else:
+            stream = self.data.batches(self.config.batch_size, self.data_rng)
+        self.batches = ResumableBatches(stream, self.data_rng)
         c = self.config  # a batch's samples and noise, each held a few times over by the step
         require_memory(16 * c.batch_size * (math.prod(self.info.sample_shape) + c.z_dim),  # type: ignore[operator]
                        f"--batch-size {c.batch_size}", "use a smaller --batch-size")
@@ -222,7 +229,8 @@ class Trainer:
             self.step_fn = GanStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
                                    self.batches, batch_size=c.batch_size,
                                    z_dim=c.z_dim, n_critic=c.n_critic, device=self.device,
-                                   skip_nonfinite=c.on_nan == "skip", seam=self.seam, scalers=self.scalers)
+                                   skip_nonfinite=c.on_nan == "skip", seam=self.seam, scalers=self.scalers,
+                                   classes=self.classes)
             self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
             self._t0 = self._window_t0 = time.perf_counter()
             self._hook("ganforge_on_train_start", trainer=self)
