@@ -193,3 +193,28 @@ def test_a_conditional_run_samples_and_evaluates_from_plain_noise(tmp_path, caps
                  "--set", "gen.classes=10", "--set", "disc.classes=10", "--set", "gen.hidden=16,16",
                  "--set", "disc.hidden=16"]) == 0
     assert main(["sample", str(out), "-n", "20", "-o", str(tmp_path / "s.npy")]) == 0
+
+
+def test_sample_draws_a_chosen_class(tmp_path, capsys, registry):
+    from ganforge.train.restore import load_run
+
+    out = tmp_path / "run"
+    assert main(["run", "--data", "digits", "--steps", "2", "--batch-size", "16", "--out", str(out), "--threads", "1",
+                 "--set", "gen.classes=10", "--set", "disc.classes=10", "--set", "gen.hidden=16,16",
+                 "--set", "disc.hidden=16"]) == 0
+    run = load_run(out, registry)
+    codes: list[torch.Tensor] = []
+    run.generator.net[0].register_forward_hook(lambda module, inputs, output: codes.append(module.class_of(inputs[0])))
+    run.sample(2500, label=7, batch_size=1000)
+    assert torch.cat(codes).eq(7).all() and len(torch.cat(codes)) == 2500
+    assert main(["sample", str(out), "-n", "8", "--class", "3", "-o", str(tmp_path / "three.npy")]) == 0
+    assert main(["sample", str(out), "-n", "8", "--class", "10", "-o", str(tmp_path / "x.npy")]) == 2
+    assert "numbered 0 to 9" in capsys.readouterr().err
+
+
+def test_sample_class_of_a_run_without_classes_is_a_usage_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["run", "--data", "ring8", "--steps", "2", "--out", str(out), "--threads", "1"]) == 0
+    assert main(["sample", str(out), "-n", "8", "--class", "0", "-o", str(tmp_path / "x.npy")]) == 2
+    err = capsys.readouterr().err
+    assert "has no classes" in err and "Traceback" not in err

@@ -49,9 +49,14 @@ def assert_close(a, b) -> None:
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6, msg=k)
 
 
-@pytest.mark.parametrize("extra", [[], ["--set", "loss.r1=1"]], ids=["nonsat", "nonsat+R1"])
+CONDITIONAL = ["--data", "digits", "--set", "disc.dropout=0", "--set", "disc.mbstd=false",
+               "--set", "gen.classes=10", "--set", "disc.classes=10"]
+
+
+@pytest.mark.parametrize("extra", [[], ["--set", "loss.r1=1"], CONDITIONAL], ids=["nonsat", "nonsat+R1", "classes"])
 def test_two_processes_take_the_steps_of_one(extra, tmp_path):
-    """R1 differentiates D twice (a gradient penalty) through the fused op."""
+    """R1 differentiates D twice (a gradient penalty) through the fused op; with classes each
+    process takes its half of the labels and of the noise that draws them."""
     two = run(tmp_path / "two", "--steps", "30", *extra, processes=2)
     run(tmp_path / "one", "--steps", "30", *extra)
     assert_close(tmp_path / "one", tmp_path / "two")

@@ -24,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-ema", dest="ema", action="store_false",
                    help="use the last generator weights, not their average (--ema of the run)")
     p.add_argument("--seed", type=positive_int, default=0, help="noise seed (default 0)")
+    p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
+                   help="draw only class K (runs trained with classes, e.g. the mnist recipe: 0-9)")
     p.add_argument("--step", type=positive_int, default=None,
                    help="use the checkpoint of this step instead of the latest (see checkpoints/)")
     p.set_defaults(handler=handle)
@@ -45,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
     _, registry = load_registry()
     run = load_run(args.run_dir, registry, ema=args.ema, step=args.step)
     require_memory(args.n * math.prod(run.info.sample_shape), f"-n {args.n}", "ask for fewer samples")
-    samples = run.sample(args.n, seed=args.seed)
+    samples = run.sample(args.n, seed=args.seed, label=args.label)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, samples.numpy())

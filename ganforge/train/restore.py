@@ -29,14 +29,23 @@ class RestoredRun:
     """True when ``generator`` holds the run's EMA weights (the default when the run kept them)."""
 
     @torch.no_grad()
-    def sample(self, n: int, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
-        """``n`` generated samples, in the data's own value range, on the CPU."""
+    def sample(self, n: int, seed: int = 0, batch_size: int = 1000, label: int | None = None) -> torch.Tensor:
+        """``n`` generated samples, in the data's own value range, on the CPU; with ``label``,
+        all of that class (a generator with classes, e.g. ``gen.classes=K``)."""
+        classes = int(getattr(self.generator, "classes", 0) or 0)
+        if label is not None and not 0 <= label < classes:
+            raise UsageError(f"--class {label}: this run's generator draws {classes} classes, numbered 0 to "
+                             f"{classes - 1}" if classes else
+                             f"--class {label}: this run's generator has no classes; train with "
+                             f"--set gen.classes=K --set disc.classes=K to draw a chosen class")
         rng = torch.Generator()
         rng.manual_seed(seed)
         device = next(self.generator.parameters()).device
         chunks = []
         for start in range(0, n, batch_size):
             z = torch.randn(min(batch_size, n - start), self.config.z_dim, generator=rng)
+            if label is not None:
+                z = self.generator.noise_of_class(z, torch.full((len(z),), label), torch.rand(len(z), generator=rng))
             chunks.append(self.generator(z.to(device)).float().cpu())
         return torch.cat(chunks) if chunks else torch.empty(0, *self.info.sample_shape)
 
