@@ -94,17 +94,22 @@ def test_gemms_are_thread_count_invariant_in_this_process():
 
 def _weights_after_training(threads: int, out, registry, plugin_manager, norm: str) -> list[torch.Tensor]:
     # Layers wide enough that MKL splits the GEMMs across threads when it has two.
+    norm, conditional, _ = norm.partition("+classes")
+    options = {"gen": {"hidden": (512, 512), "norm": norm}, "disc": {"hidden": (512, 512)}}
+    if conditional:
+        options["gen"]["classes"] = options["disc"]["classes"] = 10
     config = RunConfig(data="digits", steps=8, batch_size=128, out=str(out), threads=threads, log_every=4,
-                       sample_every=0, ckpt_every=0, options={"gen": {"hidden": (512, 512), "norm": norm},
-                                                              "disc": {"hidden": (512, 512)}})
+                       sample_every=0, ckpt_every=0, options=options)
     trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
     trainer.fit()
-    return [t.detach().clone() for t in trainer.generator.state_dict().values()]
+    return [t.detach().clone() for module in (trainer.generator, trainer.discriminator)
+            for t in module.state_dict().values()]
 
 
-@pytest.mark.parametrize("norm", ["none", "batch"])
+@pytest.mark.parametrize("norm", ["none", "batch", "batch+classes"])
 def test_one_and_two_threads_train_bit_identical_weights(norm, tmp_path, registry, plugin_manager):
-    """With and without BatchNorm in G (ganforge's BatchNorm1d reduces in a fixed order)."""
+    """With and without BatchNorm in G (ganforge's BatchNorm1d reduces in a fixed order), and
+    class-conditional (the projection's embedding and its gradient)."""
     one = _weights_after_training(1, tmp_path / "one", registry, plugin_manager, norm)
     two = _weights_after_training(2, tmp_path / "two", registry, plugin_manager, norm)
     assert all(torch.equal(a, b) for a, b in zip(one, two))

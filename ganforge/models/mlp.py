@@ -120,7 +120,9 @@ class MLPGenerator(nn.Module):
     21/25 and 2 % with the MNIST network).
 
     ``classes=K`` (off by default) feeds the first layer a one-hot discrete code next to z (see
-    :class:`DiscreteCode`), so the network can map K classes to separate regions.
+    :class:`DiscreteCode`), so the network can map K classes to separate regions. Against a
+    discriminator with ``classes=K`` too, the code becomes the data's class label
+    (:mod:`ganforge.train.conditioning`).
     """
 
     def __init__(self, z_dim: int, sample_shape: Sequence[int],
