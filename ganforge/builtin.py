@@ -28,7 +28,7 @@ def ganforge_register_generators(register: Register) -> None:
 @hookimpl
 def ganforge_register_discriminators(register: Register) -> None:
     register("mlp", MLPDiscriminator, "MLP discriminator data-512-256-1, LeakyReLU 0.2, logits; "
-             "options spectral_norm, pack (PacGAN), maxout")
+             "options spectral_norm, pack (PacGAN), maxout, classes (projection, class-conditional)")
 
 
 @hookimpl
