@@ -9,6 +9,9 @@ from typing import Any
 
 import torch
 
+Batch = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
+"""A training batch: samples, or ``(samples, labels)`` from a labelled stream."""
+
 
 @dataclass(frozen=True)
 class DataInfo:
@@ -129,7 +132,7 @@ class EpochBatches:
     def __iter__(self) -> EpochBatches:
         return self
 
-    def __next__(self) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def __next__(self) -> Batch:
         if self.order is None or self.position + self.batch_size > len(self.samples):
             self.epoch_rng = self.generator.get_state()
             self.order = torch.randperm(len(self.samples), generator=self.generator)

@@ -13,9 +13,11 @@ from typing import Any
 
 import torch
 
+from ganforge.data.base import Batch
+
 
 class ResumableBatches:
-    def __init__(self, stream: Iterator[torch.Tensor], generator: torch.Generator) -> None:
+    def __init__(self, stream: Iterator[Batch], generator: torch.Generator) -> None:
         self.stream, self.generator = stream, generator
         self.first_rng = generator.get_state()
         self.drawn = 0
@@ -23,7 +25,7 @@ class ResumableBatches:
     def __iter__(self) -> ResumableBatches:
         return self
 
-    def __next__(self) -> torch.Tensor:
+    def __next__(self) -> Batch:
         batch = next(self.stream)
         self.drawn += 1
         return batch

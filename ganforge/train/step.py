@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping
 import torch
 from torch import nn
 
+from ganforge.data.base import Batch
 from ganforge.losses import GanLoss
 from ganforge.train.conditioning import WithLabels
 from ganforge.train.seam import Seam, no_scaling
@@ -52,7 +53,7 @@ class GanStep:
     """
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: GanLoss,
-                 opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, batches: Iterator[torch.Tensor],
+                 opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, batches: Iterator[Batch],
                  *, batch_size: int, z_dim: int, n_critic: int, device: torch.device,
                  skip_nonfinite: bool = False, seam: Seam | None = None,
                  scalers: Mapping[str, torch.amp.GradScaler] | None = None, classes: int = 0) -> None:
