@@ -180,3 +180,20 @@ def test_keep_n_checkpoints_and_sample_an_earlier_step(tmp_path, capsys):
     capsys.readouterr()
     assert run_cli("eval", str(out), "--step", "2", "--metric", "modes") == 2
     assert "no checkpoint of step 2; it kept steps 4, 6, 8, 10, 12" in capsys.readouterr().err
+
+
+def test_a_reader_closing_the_pipe_ends_the_command_quietly(capsys, monkeypatch):
+    """`ganforge sample ... | head`: no traceback and no disk-full message (BrokenPipeError is an
+    OSError); stdout is pointed at /dev/null so the final flush cannot fail again."""
+    import ganforge.cli.main as cli
+    from ganforge.cli import listing
+
+    silenced = []
+    monkeypatch.setattr(cli, "_silence_stdout", lambda: silenced.append(True))
+
+    def closed_pipe(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(listing, "handle", closed_pipe)
+    assert main(["list"]) == 1
+    assert silenced and capsys.readouterr().err == ""

@@ -75,6 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         err.print(f"[bold red]error:[/] out of memory ({escape(first)}); lower --batch-size, the layer "
                   f"sizes or -n", soft_wrap=True)
         return 1
+    except BrokenPipeError:  # `ganforge sample ... | head`: the reader has all it wanted
+        _silence_stdout()
+        return 1  # quietly, as rich does for what it prints (Console.on_broken_pipe)
     except OSError as exc:  # a full disk, a read-only mount, a folder where a file should be
         where = f" ({exc.filename})" if exc.filename else ""
         err.print(f"[bold red]error:[/] {escape((exc.strerror or str(exc)) + where)}; free space or choose "
@@ -83,6 +86,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted; the last checkpoint is intact (resume with --resume)")
         return EXIT_INTERRUPTED
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail a second time
+    (Python's documented recipe for SIGPIPE)."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout already closed or not a real file
+        pass
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":  # pragma: no cover
