@@ -45,14 +45,17 @@ def _disc(**options) -> MLPDiscriminator:
     return MLPDiscriminator((1, 6, 6), hidden=(16, 8), **options)
 
 
-def test_projection_adds_the_class_embedding_dotted_with_the_last_hidden_features():
+@pytest.mark.parametrize("options", [{}, {"maxout": 3}, {"mbstd": False}, {"spectral_norm": True}],
+                         ids=["default", "maxout", "no-mbstd", "spectral-norm"])
+def test_projection_adds_the_class_embedding_dotted_with_the_last_hidden_features(options):
     torch.manual_seed(0)
-    d = _disc(classes=5, dropout=0.0).eval()
+    d = _disc(classes=5, dropout=0.0, **options).eval()
     x, y = torch.randn(12, 1, 6, 6), torch.randint(5, (12,))
+    head = 1 if options.get("mbstd") is False else 2  # the output layer, after the minibatch feature
     h = x.flatten(1)
-    for layer in d.net[:-2]:  # the hidden layers, before the minibatch feature and the output
+    for layer in d.net[:-head]:  # the hidden layers
         h = layer(h)
-    expected = d.net[-1](d.net[-2](h)).squeeze(1) + (d.embed.weight[y] * h).sum(1)
+    expected = d.net[-head:](h).squeeze(1) + (d.embed.weight[y] * h).sum(1)
     torch.testing.assert_close(d(x, y), expected)
     other = (y + 1) % 5
     assert not torch.allclose(d(x, other), d(x, y))  # the label matters
