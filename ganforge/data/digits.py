@@ -21,6 +21,6 @@ class Digits(TensorDataset):
         images = torch.from_numpy(bunch.images.astype(np.float32) / 8.0 - 1.0).unsqueeze(1)
         order = torch.from_numpy(np.random.default_rng(0).permutation(len(images)))
         images = images[order]
-        self.train_labels = torch.from_numpy(bunch.target)[order][holdout:]
+        train_labels = torch.from_numpy(bunch.target)[order][holdout:]
         info = DataInfo(sample_shape=(1, 8, 8), value_range=(-1.0, 1.0), modality="image")
-        super().__init__(images[holdout:], images[:holdout], info, self.train_labels)
+        super().__init__(images[holdout:], images[:holdout], info, train_labels)

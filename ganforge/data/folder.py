@@ -85,9 +85,9 @@ class ImageFolder(TensorDataset):
             raise DataError(f"data.holdout must be from 0 to {len(data) - 1} images, got {holdout!r}")
         order = torch.from_numpy(np.random.default_rng(SPLIT_SEED).permutation(len(data)))
         all_labels = torch.tensor(labels)[order]
-        self.test_labels, self.train_labels = all_labels[:holdout], all_labels[holdout:]
+        self.test_labels, train_labels = all_labels[:holdout], all_labels[holdout:]
         info = DataInfo(sample_shape=(channels, size, size), value_range=(-1.0, 1.0), modality="image")
-        super().__init__(data[order[holdout:]], data[order[:holdout]], info, self.train_labels)
+        super().__init__(data[order[holdout:]], data[order[:holdout]], info, train_labels)
 
     def describe(self) -> str:
         """One line for the log: how many images, their shape, classes, and any skipped files."""

@@ -107,8 +107,8 @@ class MNIST(TensorDataset):
             if test[0].shape[1:] != train[0].shape[1:]:
                 raise DataError(f"the test images in {root} are {test[0].shape[1:]} pixels but the training "
                                 f"images {train[0].shape[1:]}; both splits must have one size")
-        self.train_labels = torch.from_numpy(train[1]) if train[1] is not None else None
+        train_labels = torch.from_numpy(train[1]) if train[1] is not None else None
         self.test_labels = torch.from_numpy(test[1]) if test[1] is not None else None
         h, w = train[0].shape[1:]
         info = DataInfo(sample_shape=(1, h, w), value_range=(-1.0, 1.0), modality="image")
-        super().__init__(_to_tensor(train[0]), _to_tensor(test[0]), info, self.train_labels)
+        super().__init__(_to_tensor(train[0]), _to_tensor(test[0]), info, train_labels)
