@@ -11,7 +11,7 @@ from scipy import stats
 
 from ganforge import RunConfig, Trainer
 from ganforge.cli.main import main
-from ganforge.data.base import TensorDataset
+from ganforge.data.base import GanDataset, TensorDataset
 from ganforge.data.mnist import IMAGE_INFO
 from ganforge.errors import ConfigError
 from ganforge.losses.regularizers import r1_r2_penalty
@@ -109,6 +109,31 @@ def test_labels_are_checked_against_the_classes():
     with pytest.raises(ConfigError, match=r"disc.classes=12 --set gen.classes=12"):
         check_labels(torch.tensor([0, 11]), 10, "folder")
     check_labels(torch.tensor([0, 9]), 10, "mnist")
+
+
+def test_a_plugin_data_set_with_labels_but_no_labelled_stream_gets_a_message():
+    """A third-party data set that reports labels without streaming them: a ConfigError naming the
+    method to implement (a usage error at the command line), not a NotImplementedError traceback."""
+
+    class LabelsOnly(GanDataset):
+        info = IMAGE_INFO
+
+        def batches(self, batch_size, generator):
+            while True:
+                yield torch.zeros(batch_size, *IMAGE_INFO.sample_shape)
+
+        def real_samples(self, n, generator, split="test"):
+            return torch.zeros(n, *IMAGE_INFO.sample_shape)
+
+        @property
+        def labels(self):
+            return torch.arange(40) % 10
+
+    with pytest.raises(ConfigError, match=r"LabelsOnly has labels but no labelled_batches\(\)"):
+        LabelsOnly().labelled_batches(8, torch.Generator())
+    x = torch.rand(40, *IMAGE_INFO.sample_shape) * 2 - 1
+    with pytest.raises(ConfigError, match="has no labels"):
+        TensorDataset(x, x[:8], IMAGE_INFO).labelled_batches(8, torch.Generator())
 
 
 def test_labelled_batches_are_the_plain_batches_with_their_labels():

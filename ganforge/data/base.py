@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from ganforge.errors import ConfigError
+
 Batch = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 """A training batch: samples, or ``(samples, labels)`` from a labelled stream."""
 
@@ -59,8 +61,12 @@ class GanDataset(ABC):
 
     def labelled_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """An endless stream of ``(samples, labels)`` for class-conditional training, under the
-        same rules as :meth:`batches`."""
-        raise NotImplementedError(f"{type(self).__name__} has no labels")
+        same rules as :meth:`batches`. A data set whose :attr:`labels` are set but which does not
+        override this cannot be trained class-conditionally: say so, with the fix, not a traceback."""
+        raise ConfigError(f"data set {type(self).__name__} has labels but no labelled_batches(); a data set "
+                          f"for class-conditional training implements labelled_batches(batch_size, generator) "
+                          f"(or derives from ganforge.data.TensorDataset, which does); without it, drop "
+                          f"--set disc.classes and gen.classes")
 
 
 class TensorDataset(GanDataset):
@@ -82,7 +88,8 @@ class TensorDataset(GanDataset):
     def labelled_batches(self, batch_size: int, generator: torch.Generator) -> EpochBatches:
         """Like :meth:`batches` (the very same order of samples), each batch with its labels."""
         if self.train_labels is None:
-            return super().labelled_batches(batch_size, generator)  # type: ignore[return-value]
+            raise ConfigError(f"data set {type(self).__name__} has no labels; drop --set disc.classes and "
+                              f"gen.classes, or use data with labels")
         self._check_batch_size(batch_size)
         return EpochBatches(self.train, batch_size, generator, labels=self.train_labels)
 
