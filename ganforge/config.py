@@ -52,6 +52,7 @@ class RunConfig:
     betas: tuple[float, float] | None = None
     n_critic: int | None = None
     ema: float | None = None
+    ema_rampup: float = 1.0
     lr_schedule: str = "constant"
     warmup: int = 0
     on_nan: str = "stop"
@@ -110,6 +111,10 @@ class RunConfig:
                 raise ConfigError(f"--{_flag(name)} must be a positive learning rate, got {value}")
         if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
             raise ConfigError(f"--ema must be a decay in [0, 1) such as 0.999 (0 turns it off), got {self.ema!r}")
+        if not (isinstance(self.ema_rampup, (int, float)) and not isinstance(self.ema_rampup, bool)
+                and self.ema_rampup > 0 and math.isfinite(self.ema_rampup)):
+            raise ConfigError(f"--ema-rampup must be a positive number such as 1 (the default) or 4, got "
+                              f"{self.ema_rampup!r}")
         if self.lr_schedule not in ("constant", "linear", "cosine"):
             raise ConfigError(f"--lr-schedule must be constant, linear or cosine, got {self.lr_schedule!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:

@@ -26,6 +26,8 @@ FLAGS: tuple[tuple[str, Any, str], ...] = (
     ("lr_schedule", str, "learning-rate schedule: constant (default), linear or cosine decay to 0"),
     ("warmup", "int", "learning-rate warm-up steps (default 0)"),
     ("ema", "decay", "average of G's weights for pictures, sample and eval (default 0.999; 0: off)"),
+    ("ema_rampup", "float", "how fast the average's span grows: about R x step / 9 steps until the decay "
+                            "takes over (default 1)"),
     ("on_nan", str, "a non-finite loss or gradient: stop (default; the last good checkpoint stays) or "
                     "skip the update, count it and go on"),
     ("precision", str, "fp32 (default), bf16 (autocast on CPU and CUDA; weights and optimiser stay "

@@ -83,16 +83,21 @@ def recalibrate_batch_norms(generator: nn.Module, z_dim: int, batch_size: int = 
 class EmaGenerator:
     """Keeps ``module``, a frozen copy of the generator, at the average of its weights.
 
-    The decay warms up as ``min(decay, (1 + step) / (10 + step))`` so the first steps' random
-    initialisation does not linger in the average for thousands of steps. Buffers are copied from
+    The decay warms up as ``min(decay, (1 + r step) / (10 + r step))`` so the first steps' random
+    initialisation does not linger in the average for thousands of steps: the average spans about
+    ``r step / 9`` steps until that reaches ``1 / (1 - decay)``. ``r = 1`` (``rampup``'s default)
+    is TensorFlow's ``num_updates`` warm-up; it holds a 12,000-step run's average to its last
+    1,300 steps whatever the decay, and a larger ``r`` lets the decay take over sooner (as
+    StyleGAN2-ADA's ``ema_rampup`` does). Buffers are copied from
     the live generator (a spectral norm's power-iteration vectors, for one), except batch-norm
     statistics, which are measured on the average itself (see the module's docstring) when
     :meth:`current` is asked for it.
     """
 
     def __init__(self, generator: nn.Module, decay: float, z_dim: int,
-                 calibration_batch: int = CALIBRATION_BATCH_SIZE) -> None:
+                 calibration_batch: int = CALIBRATION_BATCH_SIZE, rampup: float = 1.0) -> None:
         self.decay = float(decay)
+        self.rampup = float(rampup)
         self.z_dim = int(z_dim)
         self.calibration_batch = int(calibration_batch)
         self.module = copy.deepcopy(generator).eval().requires_grad_(False)
@@ -102,7 +107,8 @@ class EmaGenerator:
         self._stale = self._has_norms
 
     def decay_at(self, step: int) -> float:
-        return min(self.decay, (1 + step) / (10 + step))
+        grown = self.rampup * step
+        return min(self.decay, (1 + grown) / (10 + grown))
 
     @torch.no_grad()
     def update(self, generator: nn.Module, step: int) -> None:

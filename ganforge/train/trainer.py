@@ -151,7 +151,8 @@ class Trainer:
         self.fixed_noise = torch.randn(n_fixed, c.z_dim, generator=self._fixed_rng()).to(self.device)
         self.real_preview = self.data.real_samples(n_fixed, self._fixed_rng(), split="train")
         self.threads = ThreadTuner(requested=c.threads)
-        self.ema = (EmaGenerator(self.generator, c.ema, c.z_dim, calibration_size(self.info.sample_shape))
+        self.ema = (EmaGenerator(self.generator, c.ema, c.z_dim, calibration_size(self.info.sample_shape),
+                                 rampup=c.ema_rampup)
                     if c.ema else None)
         self.lr_schedule = LrSchedule(c.lr_schedule, c.steps, c.warmup,  # type: ignore[arg-type]
                                       {self.opt_g: c.lr_g, self.opt_d: c.lr_d})
