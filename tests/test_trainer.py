@@ -11,6 +11,7 @@ from PIL import Image
 
 from ganforge import RunConfig, Trainer
 from ganforge.errors import ConfigError
+from ganforge.train import artifacts
 from ganforge.train.artifacts import read_metrics
 
 
@@ -141,3 +142,22 @@ def test_mlp_sizes_follow_the_data(registry):
     points_disc = MLPDiscriminator((2,))
     assert widths(points_disc) == [200, 200, 200, 1]
     assert not any(isinstance(m, torch.nn.Dropout) for m in points_disc.modules())
+
+
+def test_image_runs_save_the_real_digits_beside_their_pictures(tmp_path, registry, plugin_manager):
+    """samples/real.png: the real training images drawn the same way as the pictures (read back
+    with Pillow), written once and kept across a resume, so a picture is judged against the data."""
+    config = RunConfig(data="mnist", steps=4, batch_size=8, z_dim=8, out=str(tmp_path / "run"), threads=1,
+                       sample_every=2, ckpt_every=2, options={"gen": {"hidden": (16,)}, "disc": {"hidden": (16,)}})
+    trainer = fit(config, registry, plugin_manager)
+    real_path = trainer.paths.samples / "real.png"
+    picture = np.asarray(Image.open(real_path))
+    expected = artifacts.to_uint8_images(trainer.real_preview, trainer.info.value_range)
+    # the first cell, inside the 2-pixel white border, upscaled twice
+    assert np.array_equal(picture[4:60:2, 4:60:2], expected[0, ..., 0])
+    assert picture.shape == np.asarray(Image.open(trainer.last_samples)).shape
+    before = real_path.read_bytes()
+    config.steps, config.resume = 6, True
+    fit(config, registry, plugin_manager)
+    assert real_path.read_bytes() == before
+    assert sorted(p.name for p in trainer.paths.samples.iterdir())[-1] == "step_0000006.png"

@@ -498,6 +498,9 @@ class Trainer:
         sampler.train(was_training)
         path = self.paths.samples / f"step_{self.step:07d}.png"
         artifacts.save_samples(fake, self.info, path, self.real_preview, title=f"step {self.step}")
+        real_path = self.paths.samples / "real.png"
+        if self.info.modality == "image" and not real_path.exists():  # the yardstick for the eye
+            artifacts.save_image_grid(self.real_preview, self.info, real_path)
         return path
 
     @property
