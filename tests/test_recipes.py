@@ -45,6 +45,18 @@ def test_flags_config_and_set_override_a_recipe(tmp_path, registry):
             assert config.options["disc"][key] == value
 
 
+def test_the_mnist_recipe_averages_longer_and_the_flag_overrides_it(registry):
+    """The demo's average (decay 0.9997, ``ema_rampup`` 4) comes from the recipe file; the
+    command-line flag wins, as every flag does."""
+    from ganforge.cli.run import config_from_args
+
+    recipe = config_from_args(_args("--recipe", "mnist"), registry)
+    assert (recipe.ema, recipe.ema_rampup) == (0.9997, 4)
+    plain = config_from_args(_args("--recipe", "mnist", "--ema-rampup", "1", "--ema", "0.9995"), registry)
+    assert (plain.ema, plain.ema_rampup) == (0.9995, 1.0)
+    assert config_from_args(_args("--data", "ring8"), registry).ema_rampup == 1.0
+
+
 def test_merge_settings_merges_option_tables_key_by_key():
     merged = merge_settings({"steps": 1, "options": {"disc": {"a": 1, "b": 2}}},
                             {"steps": 2, "options": {"disc": {"b": 3}, "gen": {"c": 4}}})

@@ -63,6 +63,21 @@ def test_config_json_records_each_resume_and_what_it_changed(tmp_path):
     assert record["config"]["lr_g"] == 1e-4
 
 
+def test_a_resume_records_a_change_to_a_setting_older_runs_did_not_write(tmp_path, capsys):
+    """A run folder from before ``ema_rampup`` existed ran with its default; resuming it with
+    another value is a change, and config.json says so."""
+    out = tmp_path / "r"
+    base = ["run", "--data", "ring8", "--out", str(out), "--threads", "1", "--set", "gen.hidden=8",
+            "--set", "disc.hidden=8", "--sample-every", "0"]
+    assert main([*base, "--steps", "4"]) == 0
+    record = json.loads((out / "config.json").read_text())
+    del record["config"]["ema_rampup"]
+    (out / "config.json").write_text(json.dumps(record))
+    assert main([*base, "--steps", "6", "--resume", "--ema-rampup", "4"]) == 0
+    record = json.loads((out / "config.json").read_text())
+    assert record["resumes"][-1]["changed"] == {"steps": [4, 6], "ema_rampup": [1.0, 4.0]}
+
+
 def test_resume_from_an_earlier_step_replays_exactly_and_keeps_the_later_checkpoints(tmp_path):
     import subprocess
     import sys

@@ -63,6 +63,9 @@ class GanDataset(ABC):
         """An endless stream of ``(samples, labels)`` for class-conditional training, under the
         same rules as :meth:`batches`. A data set whose :attr:`labels` are set but which does not
         override this cannot be trained class-conditionally: say so, with the fix, not a traceback."""
+        if self.labels is None:
+            raise ConfigError(f"data set {type(self).__name__} has no labels; drop --set disc.classes and "
+                              f"gen.classes, or use data with labels")
         raise ConfigError(f"data set {type(self).__name__} has labels but no labelled_batches(); a data set "
                           f"for class-conditional training implements labelled_batches(batch_size, generator) "
                           f"(or derives from ganforge.data.TensorDataset, which does); without it, drop "
@@ -88,8 +91,7 @@ class TensorDataset(GanDataset):
     def labelled_batches(self, batch_size: int, generator: torch.Generator) -> EpochBatches:
         """Like :meth:`batches` (the very same order of samples), each batch with its labels."""
         if self.train_labels is None:
-            raise ConfigError(f"data set {type(self).__name__} has no labels; drop --set disc.classes and "
-                              f"gen.classes, or use data with labels")
+            return super().labelled_batches(batch_size, generator)  # type: ignore[return-value]
         self._check_batch_size(batch_size)
         return EpochBatches(self.train, batch_size, generator, labels=self.train_labels)
 

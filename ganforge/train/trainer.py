@@ -166,6 +166,7 @@ class Trainer:
         self._window_skipped = 0
         self._window_scaler_skips = 0  # --precision fp16: updates the gradient scalers skipped
         self._mid_step = False
+        self._real_saved = False
 
     def _fixed_rng(self) -> torch.Generator:
         rng = torch.Generator()
@@ -391,6 +392,8 @@ class Trainer:
         history = before.get("resumes", []) if isinstance(before, dict) else []
         old = before.get("config", {}) if isinstance(before, dict) else {}
         config = json.loads(json.dumps(config))  # tuples as the lists config.json holds
+        if isinstance(old, dict) and old:  # a key an older version did not write: it ran the default
+            old = {**json.loads(json.dumps(RunConfig().to_dict())), **old}
         changed = {k: [old.get(k), v] for k, v in config.items()
                    if k not in ("resume",) and k in old and old.get(k) != v}
         return [*history, {"step": self.step, "changed": changed}]
@@ -488,7 +491,8 @@ class Trainer:
 
     @torch.no_grad()
     def save_samples(self) -> Path | None:
-        """Draw the fixed noise through the sampler and save the picture for this step (rank 0)."""
+        """Draw the fixed noise through the sampler and save the picture for this step (rank 0);
+        for images, the session's first picture also draws ``samples/real.png``, the real preview."""
         if not self.seam.is_main_process:
             return None
         sampler = self.sampler
@@ -498,9 +502,9 @@ class Trainer:
         sampler.train(was_training)
         path = self.paths.samples / f"step_{self.step:07d}.png"
         artifacts.save_samples(fake, self.info, path, self.real_preview, title=f"step {self.step}")
-        real_path = self.paths.samples / "real.png"
-        if self.info.modality == "image" and not real_path.exists():  # the yardstick for the eye
-            artifacts.save_image_grid(self.real_preview, self.info, real_path)
+        if self.info.modality == "image" and not self._real_saved:  # the yardstick for the eye
+            artifacts.save_image_grid(self.real_preview, self.info, self.paths.samples / "real.png")
+            self._real_saved = True  # once a session: a folder reused or a write cut short is redrawn
         return path
 
     @property
