@@ -50,6 +50,7 @@ def test_default_mnist_command_runs(tmp_path, capsys):
     assert run_cli("run", "--gen", "mlp", "--loss", "nonsat", "--steps", "3", "--out", str(out)) == 0
     printed = capsys.readouterr().out
     assert f"samples: {out}/samples/step_0000003.png" in printed
+    assert f"real:    {out}/samples/real.png" in printed
 
     record = json.loads((out / "config.json").read_text())
     assert record["config"]["disc"] == "mlp" and record["config"]["data"] == "mnist"
