@@ -50,8 +50,9 @@ def generated(run, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor | None
     """``n`` samples of the run's generator and, for a class-conditional one, each one's digit."""
     z = torch.randn(n, run.config.z_dim, generator=torch.Generator().manual_seed(seed))
     images = torch.cat([run.generator(chunk) for chunk in z.split(1000)])
-    code = getattr(getattr(run.generator, "net", [None])[0], "class_of", None)
-    return images, (code(z).long() if getattr(run.generator, "classes", 0) and code else None)
+    if not getattr(run.generator, "classes", 0):
+        return images, None
+    return images, run.generator.net[0].class_of(z).long()  # the mlp generator's discrete code
 
 
 def main(argv: list[str] | None = None) -> int:

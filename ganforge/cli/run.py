@@ -179,8 +179,7 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     print(f"done: {trainer.step} steps. Run folder: {run_dir}")
     print(f"samples: {trainer.last_samples}")
-    real = trainer.paths.samples / "real.png"
-    if real.is_file():  # image data: the real images to judge the samples against
-        print(f"real:    {real}")
+    if trainer.paths.real_preview.is_file():  # image data: the real images to judge the samples against
+        print(f"real:    {trainer.paths.real_preview}")
     print(f"losses:  {trainer.paths.losses_plot}")
     return 0

@@ -78,6 +78,11 @@ class RunPaths:
     def losses_plot(self) -> Path:
         return self.root / "losses.png"
 
+    @property
+    def real_preview(self) -> Path:
+        """Real training images drawn like the pictures (image data only)."""
+        return self.samples / "real.png"
+
 
 class StepValues(Mapping[str, Any]):
     """One step's numbers for the step hook. Losses stay tensors on the device until a plugin
@@ -503,7 +508,7 @@ class Trainer:
         path = self.paths.samples / f"step_{self.step:07d}.png"
         artifacts.save_samples(fake, self.info, path, self.real_preview, title=f"step {self.step}")
         if self.info.modality == "image" and not self._real_saved:  # the yardstick for the eye
-            artifacts.save_image_grid(self.real_preview, self.info, self.paths.samples / "real.png")
+            artifacts.save_image_grid(self.real_preview, self.info, self.paths.real_preview)
             self._real_saved = True  # once a session: a folder reused or a write cut short is redrawn
         return path
 
