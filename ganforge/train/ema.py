@@ -32,9 +32,8 @@ any thread count). Generators of large images get smaller batches (:func:`calibr
 a batch's activations stay within memory."""
 CALIBRATION_BATCHES = 4
 """Batches averaged: 8,192 samples for MNIST. With one batch of 2,048 the seed-0 LeNet-FID of the
-recipe of 2026-11-29
-moved between 5.9 and 6.3 with the calibration noise's seed; four (5.5) and eight (5.7) batches
-are within the noise of each other (docs/results.md)."""
+recipe of 2026-11-29 moved between 5.9 and 6.3 with the calibration noise's seed; four (5.5) and
+eight (5.7) batches are within the noise of each other (docs/results.md)."""
 CALIBRATION_SEED = 20190124
 
 
@@ -89,10 +88,10 @@ class EmaGenerator:
     ``r step / 9`` steps until that reaches ``1 / (1 - decay)``. ``r = 1`` (``rampup``'s default)
     is TensorFlow's ``num_updates`` warm-up; it holds a 12,000-step run's average to at most its
     last 1,300 steps (any decay of 0.99925 or more gives the same bits), and a larger ``r`` lets
-    the decay take over sooner (the idea of StyleGAN2-ADA's ``ema_rampup``, not its units). Buffers are copied from
-    the live generator (a spectral norm's power-iteration vectors, for one), except batch-norm
-    statistics, which are measured on the average itself (see the module's docstring) when
-    :meth:`current` is asked for it.
+    the decay take over sooner (the idea of StyleGAN2-ADA's ``ema_rampup``, not its units).
+    Buffers are copied from the live generator (a spectral norm's power-iteration vectors, for
+    one), except batch-norm statistics, which are measured on the average itself (see the module's
+    docstring) when :meth:`current` is asked for it.
     """
 
     def __init__(self, generator: nn.Module, decay: float, z_dim: int,
