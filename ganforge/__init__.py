@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 # MKL reads this once, at its first call: GEMMs that give the same bits for any thread count
-# (see ganforge/train/threads.py). Set before torch can run anything; a user's value is kept.
+# (see ganforge/runtime/threads.py). Set before torch can run anything; a user's value is kept.
 os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 from ganforge.config import RunConfig  # noqa: E402

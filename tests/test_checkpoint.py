@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ganforge.errors import CheckpointError
 
 
@@ -39,7 +39,7 @@ def test_damaged_checkpoint_is_refused(tmp_path):
 def test_crash_mid_save_leaves_the_last_good_checkpoint(tmp_path, monkeypatch):
     g, d = models()
     save_checkpoint(tmp_path / "checkpoints", 1, g, d, {})
-    import ganforge.checkpoint as ck
+    import ganforge.run.checkpoint as ck
 
     def dying_split(*args, **kwargs):
         raise KeyboardInterrupt
@@ -52,8 +52,8 @@ def test_crash_mid_save_leaves_the_last_good_checkpoint(tmp_path, monkeypatch):
 
 def test_resaving_a_step_never_leaves_latest_pointing_at_nothing(tmp_path, monkeypatch):
     """A kill between writing the new copy and moving ``latest`` keeps the old copy usable."""
-    import ganforge.checkpoint as ckpt_module
-    from ganforge.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+    import ganforge.run.checkpoint as ckpt_module
+    from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
     g, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
     ckpt_dir = tmp_path / "checkpoints"
@@ -77,7 +77,7 @@ def test_resaving_a_step_never_leaves_latest_pointing_at_nothing(tmp_path, monke
 
 
 def test_keep_orders_checkpoints_by_step_number(tmp_path):
-    from ganforge.checkpoint import save_checkpoint
+    from ganforge.run.checkpoint import save_checkpoint
 
     g, d = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
     ckpt_dir = tmp_path / "checkpoints"

@@ -11,8 +11,8 @@ import sys
 import pytest
 import torch
 
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint
-from ganforge.train.artifacts import read_metrics
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.run.folder import read_metrics
 
 # No BatchNorm (torch has no SyncBatchNorm on the CPU), no dropout, no minibatch feature: with
 # every loss a mean over the batch, two halves' averaged gradients are the whole batch's gradient.

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from ganforge import RunConfig, Trainer
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.errors import ConfigError, DivergenceError
 
 
@@ -112,7 +112,7 @@ def test_on_nan_skip_skips_the_bad_updates_and_counts_them(on_nan, tmp_path, reg
         return
     trainer.fit()
     assert trainer.skipped_updates == 3
-    from ganforge.train.artifacts import read_metrics
+    from ganforge.run.folder import read_metrics
 
     rows = read_metrics(trainer.paths.metrics)
     assert sum(r.get("skipped", 0) for r in rows) == 3

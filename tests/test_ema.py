@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ganforge import RunConfig, Trainer
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.errors import ConfigError
 from ganforge.nn import BatchNorm1d
 from ganforge.train.ema import (CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE, CALIBRATION_SEED, EmaGenerator,

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from ganforge import RunConfig, Trainer
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint
-from ganforge.train.artifacts import read_metrics
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.run.folder import read_metrics
 
 DATA = ["ring8", "grid25", "mnist", "digits", "digits+classes"]  # +classes: class-conditional training
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from ganforge import RunConfig, Trainer, hookimpl
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.plugins import HookError
 
 SMALL = ["--data", "ring8", "--z-dim", "2", "--threads", "1", "--set", "gen.hidden=64,64", "--set", "disc.hidden=64"]

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ganforge.checkpoint import load_checkpoint, _sha256
+from ganforge.run.checkpoint import load_checkpoint, _sha256
 from ganforge.cli.main import main
 from ganforge.config import RunConfig, load_toml
 from ganforge.data.idx import read_idx, write_idx

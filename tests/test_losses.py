@@ -20,7 +20,7 @@ from ganforge.losses import (
     WassersteinLoss,
 )
 from ganforge.testing import check_loss
-from ganforge.train.artifacts import read_metrics
+from ganforge.run.folder import read_metrics
 
 
 def logits(n=257):

@@ -18,7 +18,7 @@ from ganforge.errors import ConfigError
 from ganforge.models import MLPDiscriminator
 from ganforge.nn import FusedDense
 from ganforge.testing import check_discriminator
-from ganforge.train.artifacts import read_metrics
+from ganforge.run.folder import read_metrics
 
 # Recorded from the network before these options existed: checkpoints depend on them.
 DEFAULT_KEYS = {

@@ -213,7 +213,7 @@ def test_step_hook_gets_each_steps_values_and_eval_hook_gets_results(tiny_points
     """Every step's own losses (not the last logged line), a ``logged`` flag that matches
     metrics.jsonl, and the evaluation results through ``ganforge_on_eval``."""
     from ganforge import Trainer, hookimpl
-    from ganforge.train.artifacts import read_metrics
+    from ganforge.run.folder import read_metrics
 
     seen, evals = [], []
 

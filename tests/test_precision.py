@@ -10,7 +10,7 @@ import torch
 from ganforge import RunConfig, Trainer
 from ganforge.errors import ConfigError
 from ganforge.nn import FusedDense
-from ganforge.train.artifacts import read_metrics
+from ganforge.run.folder import read_metrics
 
 
 def fit_recording_dtypes(trainer: Trainer, network: torch.nn.Module) -> set[torch.dtype]:

@@ -26,7 +26,7 @@ from ganforge.losses import (
     r1_r2_penalty,
 )
 from ganforge.models import MLPDiscriminator
-from ganforge.train.artifacts import read_metrics
+from ganforge.run.folder import read_metrics
 
 DIM = 5
 

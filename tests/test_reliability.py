@@ -12,8 +12,8 @@ import time
 import pytest
 import torch
 
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint
-from ganforge.train.artifacts import read_metrics
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.run.folder import read_metrics
 
 ARGS = ["--data", "ring8", "--steps", "100000", "--ckpt-every", "5", "--log-every", "5", "--sample-every", "0",
         "--set", "gen.hidden=16", "--set", "disc.hidden=16"]

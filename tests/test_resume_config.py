@@ -84,7 +84,7 @@ def test_resume_from_an_earlier_step_replays_exactly_and_keeps_the_later_checkpo
 
     import torch
 
-    from ganforge.checkpoint import latest_checkpoint, load_checkpoint
+    from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 
     base = [sys.executable, "-m", "ganforge", "run", "--data", "ring8", "--threads", "1", "--set", "gen.hidden=8",
             "--set", "disc.hidden=8", "--sample-every", "0", "--ckpt-every", "10", "--keep", "5", "--log-every", "5"]

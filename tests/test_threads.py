@@ -8,8 +8,8 @@ import torch
 
 from ganforge import RunConfig, Trainer
 from ganforge.errors import ConfigError
-from ganforge.train import threads as threads_module
-from ganforge.train.threads import ThreadTuner, candidate_counts, gemm_reproducibility, parse_threads
+from ganforge.runtime import threads as threads_module
+from ganforge.runtime.threads import ThreadTuner, candidate_counts, gemm_reproducibility, parse_threads
 
 
 class FakeClock:
@@ -116,7 +116,7 @@ def test_one_and_two_threads_train_bit_identical_weights(norm, tmp_path, registr
 
 
 def test_metrics_report_steps_per_second_and_threads(tiny_points_config, registry, plugin_manager):
-    from ganforge.train.artifacts import read_metrics
+    from ganforge.run.folder import read_metrics
 
     trainer = Trainer(tiny_points_config, registry=registry, plugin_manager=plugin_manager)
     trainer.fit()

@@ -12,7 +12,7 @@ from PIL import Image
 from ganforge import RunConfig, Trainer
 from ganforge.errors import ConfigError
 from ganforge.train import artifacts
-from ganforge.train.artifacts import read_metrics
+from ganforge.run.folder import read_metrics
 
 
 def fit(config, registry, plugin_manager):
@@ -89,7 +89,7 @@ def test_existing_run_is_protected_and_resume_continues(tiny_points_config, regi
 
 def test_ctrl_c_leaves_a_complete_checkpoint(tiny_points_config, registry, plugin_manager):
     from ganforge import hookimpl
-    from ganforge.checkpoint import latest_checkpoint, load_checkpoint
+    from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 
     class InterruptAt17:
         @hookimpl

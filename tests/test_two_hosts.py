@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ganforge.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 
 ADDRESSES = ("10.213.0.1", "10.213.0.2")
 PORT = "29431"

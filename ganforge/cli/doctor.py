@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def threads_summary() -> str:
     import torch
 
-    from ganforge.train.threads import available_cores, candidate_counts
+    from ganforge.runtime.threads import available_cores, candidate_counts
 
     cores = available_cores()
     tried = ", ".join(map(str, candidate_counts(cores)))
@@ -30,7 +30,7 @@ def handle(args: argparse.Namespace) -> int:
     from ganforge import __version__
     from ganforge.ops import backend
     from ganforge.plugins import load_registry
-    from ganforge.train.threads import gemm_reproducibility
+    from ganforge.runtime.threads import gemm_reproducibility
 
     pm, registry = load_registry()
     console = Console(highlight=False)

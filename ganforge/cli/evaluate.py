@@ -14,19 +14,19 @@ LABELS = {"fid": "FID", "kid": "KID (MMD^2)", "is": "IS", "precision": "precisio
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ganforge.cli.main import positive_int
+    from ganforge.cli.args import non_negative_int
 
     p = sub.add_parser("eval", help="compute sample-quality metrics for a run",
                        description="Compute metrics for a run's latest checkpoint against real data.")
     p.add_argument("run_dir", help="a run folder written by `ganforge run`")
     p.add_argument("--metric", dest="metrics", action="append", metavar="NAME",
                    help="metric to compute (repeatable; default: every built-in one that applies)")
-    p.add_argument("-n", type=positive_int, default=None,
+    p.add_argument("-n", type=non_negative_int, default=None,
                    help="generated samples (default 10,000 for images, 2,500 for 2-D data)")
     p.add_argument("--no-ema", dest="ema", action="store_false",
                    help="use the last generator weights, not their average (--ema of the run)")
-    p.add_argument("--seed", type=positive_int, default=0, help="sampling seed (default 0)")
-    p.add_argument("--step", type=positive_int, default=None,
+    p.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--step", type=non_negative_int, default=None,
                    help="use the checkpoint of this step instead of the latest (see checkpoints/)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="metric.NAME.KEY=VALUE",
                    help="metric options, e.g. metric.prdc.k_pr=5; metric.extractor=NAME and metric.weights=PATH choose the feature extractor")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ganforge.cli.main import positive_int
+    from ganforge.cli.args import non_negative_int
 
     p = sub.add_parser("export", help="write a run's generator as a torch.export program (.pt2)",
                        description="Write the generator of a run as a torch.export program that loads "
@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output file, ending in .pt2")
     p.add_argument("--no-ema", dest="ema", action="store_false",
                    help="export the last generator weights, not their average")
-    p.add_argument("--step", type=positive_int, default=None, help="export the checkpoint of this step")
+    p.add_argument("--step", type=non_negative_int, default=None, help="export the checkpoint of this step")
     p.set_defaults(handler=handle)
 
 

@@ -47,7 +47,7 @@ FLAGS: tuple[tuple[str, Any, str], ...] = (
 
 def thread_count(text: str) -> int:
     """``--threads``: ``auto`` (0) or a positive count."""
-    from ganforge.train.threads import parse_threads
+    from ganforge.runtime.threads import parse_threads
 
     try:
         return parse_threads(text)
@@ -67,9 +67,9 @@ def decay(text: str) -> float:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ganforge.cli.main import positive_float, positive_int
+    from ganforge.cli.args import non_negative_int, positive_float
 
-    types = {"int": positive_int, "float": positive_float, "threads": thread_count, "decay": decay}
+    types = {"int": non_negative_int, "float": positive_float, "threads": thread_count, "decay": decay}
     p = sub.add_parser("run", help="train a GAN", description="Train a GAN chosen by component names.")
     p.add_argument("--recipe", help="a named, shipped configuration (`ganforge list --kind recipe`): "
                                     "mnist, ring8, grid25, ...; --config, flags and --set override it")
@@ -81,7 +81,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help="component option, e.g. gen.hidden=256,512 or data.root=DIR (repeatable)")
     p.add_argument("--resume", action="store_true", default=None, help="continue the run in --out")
-    p.add_argument("--from-step", dest="from_step", type=positive_int, default=None, metavar="N",
+    p.add_argument("--from-step", dest="from_step", type=non_negative_int, default=None, metavar="N",
                    help="with --resume: continue from the kept checkpoint of step N instead of the latest "
                         "(later checkpoints are moved aside, not deleted)")
     p.set_defaults(handler=handle)

@@ -14,19 +14,19 @@ FORMATS = (".npy", ".png")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ganforge.cli.main import positive_int
+    from ganforge.cli.args import non_negative_int
 
     p = sub.add_parser("sample", help="write samples from a run's latest checkpoint",
                        description="Write N samples as .npy (N, *sample_shape) or a .png picture.")
     p.add_argument("run_dir", help="a run folder written by `ganforge run`")
-    p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
+    p.add_argument("-n", type=non_negative_int, default=64, help="number of samples (default 64)")
     p.add_argument("-o", "--output", required=True, help="output file, .npy or .png")
     p.add_argument("--no-ema", dest="ema", action="store_false",
                    help="use the last generator weights, not their average (--ema of the run)")
-    p.add_argument("--seed", type=positive_int, default=0, help="noise seed (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (default 0)")
     p.add_argument("--class", dest="label", type=int, default=None, metavar="K",
                    help="draw only class K (runs trained with classes, e.g. the mnist recipe: 0-9)")
-    p.add_argument("--step", type=positive_int, default=None,
+    p.add_argument("--step", type=non_negative_int, default=None,
                    help="use the checkpoint of this step instead of the latest (see checkpoints/)")
     p.set_defaults(handler=handle)
 

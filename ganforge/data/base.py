@@ -28,6 +28,12 @@ class DataInfo:
     value_range: tuple[float, float] | None
     modality: str
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form config.json keeps (read back by :meth:`from_dict`)."""
+        return {"sample_shape": list(self.sample_shape),
+                "value_range": list(self.value_range) if self.value_range else None,
+                "modality": self.modality}
+
     @classmethod
     def from_dict(cls, data: dict) -> DataInfo:
         vr = data.get("value_range")

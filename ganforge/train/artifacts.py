@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ganforge.data import DataInfo
+from ganforge.run.folder import read_metrics
 
 
 def to_uint8_images(samples: torch.Tensor, value_range: tuple[float, float] | None) -> np.ndarray:
@@ -66,23 +67,8 @@ def save_samples(samples: torch.Tensor, info: DataInfo, path: Path, real: torch.
         raise ValueError(f"cannot draw samples of shape {tuple(samples.shape[1:])}")
 
 
-def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of metrics.jsonl. A line that is not a JSON object (the torn last line of a run
-    killed mid-write, bytes from a damaged disk) is dropped, never fatal: the file is a log."""
-    rows = []
-    with Path(path).open(errors="replace") as fh:
-        for line in fh:
-            try:
-                row = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
-
-
 def plot_losses(metrics_path: Path, path: Path) -> None:
-    """Both losses over the steps, from metrics.jsonl."""
+    """Both losses over the steps, from the run's metrics file."""
     import matplotlib
 
     matplotlib.use("Agg")

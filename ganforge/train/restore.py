@@ -1,18 +1,18 @@
-"""Rebuild a finished run's generator from its folder alone (config.json + latest checkpoint)."""
+"""Rebuild a finished run's generator from its folder alone (its record and latest checkpoint)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ganforge.checkpoint import checkpoint_at, latest_checkpoint, load_checkpoint, restoring
+from ganforge.run.checkpoint import load_checkpoint, restoring
+from ganforge.run.folder import RunFolder
 from ganforge.config import RunConfig
 from ganforge.data import DataInfo
-from ganforge.errors import CheckpointError, UsageError
+from ganforge.errors import CheckpointError, ConfigError, UsageError
 from ganforge.registry import Registry
 from ganforge.train.build import build_models
 from ganforge.train.ema import calibration_size, recalibrate_batch_norms
@@ -55,20 +55,16 @@ def load_run(run_dir: str | Path, registry: Registry, device: str | torch.device
     """The run's generator and discriminator at its latest checkpoint (or the one of ``step``);
     the generator holds the weight average when the run kept one and ``ema`` is true (what the
     run's pictures showed)."""
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
-    if not config_path.is_file():
-        raise UsageError(f"{run_dir} is not a ganforge run folder (no config.json); pass the --out "
-                         f"folder of a `ganforge run`")
+    folder = RunFolder(run_dir)
+    record = folder.read_record()
     try:
-        record = json.loads(config_path.read_text())
-        config = RunConfig.from_dict(record["config"])
-        info = DataInfo.from_dict(record["data_info"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"{config_path} is unreadable ({exc}); was it edited by hand?") from None
-    ckpt_path = latest_checkpoint(run_dir) if step is None else checkpoint_at(run_dir, step)
+        config = RunConfig.from_dict(record.config)
+    except ConfigError as exc:
+        raise UsageError(f"{folder.config} is unreadable ({exc}); was it edited by hand?") from None
+    info = record.data_info
+    ckpt_path = folder.latest_checkpoint() if step is None else folder.checkpoint_at(step)
     if ckpt_path is None:
-        raise CheckpointError(f"{run_dir} has no checkpoint yet; wait for the run's first "
+        raise CheckpointError(f"{folder.root} has no checkpoint yet; wait for the run's first "
                               f"checkpoint (--ckpt-every) or for it to finish")
     ckpt = load_checkpoint(ckpt_path)
     gen, disc = build_models(config, registry, info)

@@ -35,7 +35,7 @@ from torch import nn
 from ganforge.data.base import Batch
 from ganforge.losses import GanLoss
 from ganforge.train.conditioning import WithLabels
-from ganforge.train.seam import Seam, no_scaling
+from ganforge.runtime.seam import Seam, no_scaling
 
 
 def score_pair(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from ganforge.checkpoint import (
+from ganforge.run.checkpoint import (
     Checkpoint,
     checkpoint_at,
     checkpoint_step,
@@ -38,16 +38,17 @@ from ganforge.train.build import (
     resolve_config,
 )
 from ganforge.train.batch_stream import ResumableBatches
-from ganforge.train.device import global_rng_state, seed_everything, set_global_rng_state
+from ganforge.runtime.device import global_rng_state, seed_everything, set_global_rng_state
 from ganforge.train.ema import EmaGenerator, calibration_size
 from ganforge.train.schedules import LrSchedule
 from ganforge.train.provenance import provenance
-from ganforge.train.run_lock import RunLock
-from ganforge.train.seam import Seam
+from ganforge.run.lock import RunLock
+from ganforge.runtime.seam import Seam
 from ganforge.train.conditioning import check_labels, conditional_classes
 from ganforge.train.step import GanStep
-from ganforge.train.stop_requests import StopRequests
-from ganforge.train.threads import ThreadTuner
+from ganforge.runtime.stop_requests import StopRequests
+from ganforge.run.folder import RunFolder
+from ganforge.runtime.threads import ThreadTuner
 
 N_FIXED_IMAGES = 64
 N_FIXED_POINTS = 2500
@@ -184,7 +185,7 @@ class Trainer:
         """Run the configured number of steps; return the run folder.
 
         Ctrl-C, SIGTERM or SIGHUP stop the run after the step in progress, with a checkpoint of
-        whole steps (see :mod:`ganforge.train.stop_requests`), and then raise KeyboardInterrupt."""
+        whole steps (see :mod:`ganforge.runtime.stop_requests`), and then raise KeyboardInterrupt."""
         with StopRequests() as self.stop_requests:
             self.start()
             try:
@@ -409,8 +410,7 @@ class Trainer:
             self._load_training_state(ckpt)
         self.step = ckpt.step
         if trim_metrics and self.paths.metrics.exists():  # drop lines logged after the checkpoint
-            rows = [r for r in artifacts.read_metrics(self.paths.metrics) if r.get("step", 0) <= self.step]
-            write_text_atomic(self.paths.metrics, "".join(json.dumps(r) + "\n" for r in rows))
+            RunFolder(self.paths.root).trim_metrics(self.step)
 
     def _load_training_state(self, ckpt: Checkpoint) -> None:
         self.generator.load_state_dict(ckpt.generator)

@@ -8,7 +8,7 @@ import pytest
 import ganforge_tensorboard
 from ganforge import RunConfig, Trainer
 from ganforge.plugins import build_registry, get_plugin_manager
-from ganforge.train.artifacts import read_metrics
+from ganforge.run.folder import read_metrics
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
                                         reason="the tensorboard package is not installed")

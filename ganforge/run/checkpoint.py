@@ -6,7 +6,7 @@ Layout under ``RUN/checkpoints/``::
     step_0001000/discriminator.safetensors
     step_0001000/generator_ema.safetensors  the generator's weight average (when --ema is on)
     step_0001000/state.safetensors          optimiser, RNG and data-position tensors
-    step_0001000/state.json                 the rest of that state (see ganforge.tensor_tree)
+    step_0001000/state.json                 the rest of that state (see ganforge.run.tensor_tree)
     step_0001000/manifest.json              step and the SHA-256 of every file above
     latest                                  the name of the newest complete checkpoint
 
@@ -35,10 +35,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ganforge import tensor_tree
+from ganforge.run import tensor_tree
 from ganforge.errors import CheckpointError
 from ganforge.faults import crash_point
 
+FOLDER = "checkpoints"
 LATEST = "latest"
 FILES = ("generator.safetensors", "discriminator.safetensors", "state.safetensors", "state.json")
 LEGACY_STATE = "state.pt"
@@ -114,13 +115,18 @@ def save_checkpoint(ckpt_dir: Path, step: int, generator: nn.Module, discriminat
     crash_point("checkpoint.written")
     os.rename(tmp, final)
     crash_point("checkpoint.renamed")
-    write_text_atomic(ckpt_dir / LATEST, final.name + "\n")
+    point_latest_at(ckpt_dir, final)
     crash_point("checkpoint.latest_moved")
     superseded = [p for p in ckpt_dir.glob(f"{name}*") if p.is_dir() and p != final]
     for old in superseded + sorted(_step_folders(ckpt_dir), key=_folder_order)[:-keep]:
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def point_latest_at(ckpt_dir: Path, folder: Path) -> None:
+    """Make ``latest`` name ``folder`` (atomically: readers see the old name or the new one)."""
+    write_text_atomic(ckpt_dir / LATEST, folder.name + "\n")
 
 
 def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -163,7 +169,7 @@ def _folder_order(path: Path) -> tuple[int, int]:
 
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The folder ``latest`` names, or ``None`` when the run has no checkpoint yet."""
-    pointer = Path(run_dir) / "checkpoints" / LATEST
+    pointer = Path(run_dir) / FOLDER / LATEST
     if not pointer.is_file():
         return None
     path = pointer.parent / pointer.read_text().strip()
@@ -181,7 +187,7 @@ def checkpoint_step(path: Path) -> int:
 def checkpoint_at(run_dir: Path, step: int) -> Path:
     """The checkpoint folder of ``step`` (its newest re-save), or a :class:`CheckpointError` that
     lists the steps the run kept."""
-    ckpt_dir = Path(run_dir) / "checkpoints"
+    ckpt_dir = Path(run_dir) / FOLDER
     found = sorted((p for p in _step_folders(ckpt_dir) if _folder_order(p)[0] == step), key=_folder_order)
     if not found:
         kept = sorted({_folder_order(p)[0] for p in _step_folders(ckpt_dir)} - {-1})

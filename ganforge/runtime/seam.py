@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError, PeerLostError
-from ganforge.train.device import resolve_device
+from ganforge.runtime.device import resolve_device
 
 HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
