@@ -3,6 +3,8 @@ non-finite checkpoint; the run-folder records are rewritten atomically."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -25,14 +27,14 @@ class NanAfter:
 
     def __call__(self):
         self.calls += 1
-        d, g = self.inner()
+        result = self.inner()
         if self.calls > self.n:
             if self.poison:
                 with torch.no_grad():
                     next(self.trainer.generator.parameters()).fill_(float("nan"))
             else:
-                d = d * float("nan")
-        return d, g
+                result = dataclasses.replace(result, d_loss=result.d_loss * float("nan"))
+        return result
 
 
 @pytest.mark.parametrize("poison_weights", [False, True])

@@ -42,6 +42,17 @@ def no_scaling(device: torch.device) -> torch.amp.GradScaler:
 
 
 class Seam:
+    """Device, precision and processes for one run. ``Seam(device)`` reads torchrun's environment;
+    :meth:`single_process` is the plain one-process seam (benchmarks, tests, notebooks)."""
+
+    @classmethod
+    def single_process(cls, device: str | torch.device = "cpu", precision: str = "fp32") -> Seam:
+        seam = cls.__new__(cls)
+        seam.world_size, seam.rank, seam.distributed, seam._joined = 1, 0, False, False
+        seam.device = resolve_device(str(device))
+        seam.precision = precision
+        return seam
+
     def __init__(self, device: str, precision: str = "fp32") -> None:
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))

@@ -13,7 +13,7 @@ Three choices make it faster than the loop a user writes by hand, each measured
 
 With ``--precision fp16`` each backward runs on a scaled loss and each optimiser steps through
 its gradient scaler (:meth:`Seam.grad_scaler`); a step the scaler skipped for overflowing
-gradients is counted in ``scaler_skips``.
+gradients is counted in the :class:`StepResult`.
 
 With a class-conditional pair (``classes``; :mod:`ganforge.train.conditioning`) the stream gives
 labelled batches, the fake batch is drawn with the real batch's classes, and the loss sees D
@@ -26,8 +26,8 @@ reads every gradient once, so it is off by default (the trainer's guard then sto
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -36,6 +36,19 @@ from ganforge.data.base import Batch
 from ganforge.losses import GanLoss
 from ganforge.train.conditioning import WithLabels
 from ganforge.runtime.seam import Seam, no_scaling
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one step did. The losses stay on the device: reading them would synchronise with the
+    device every step."""
+
+    d_loss: torch.Tensor
+    g_loss: torch.Tensor
+    skipped: bool = False
+    """Whether an update was skipped for a non-finite loss or gradient (``--on-nan skip``)."""
+    scaler_skips: int = 0
+    """Updates the fp16 gradient scalers skipped for overflow."""
 
 
 def score_pair(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,10 +60,9 @@ def score_pair(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple
 
 
 class GanStep:
-    """Callable that runs one training step and returns ``(d_loss, g_loss)`` as tensors.
+    """Callable that runs one training step and returns its :class:`StepResult`.
 
-    The losses stay on the device: reading them would synchronise with the device every step.
-    """
+    ``seam`` (device, precision, processes) defaults to one process on ``device``."""
 
     def __init__(self, generator: nn.Module, discriminator: nn.Module, loss: GanLoss,
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, batches: Iterator[Batch],
@@ -63,21 +75,19 @@ class GanStep:
         self.batches = batches
         self.batch_size, self.z_dim, self.n_critic, self.device = batch_size, z_dim, n_critic, device
         self.skip_nonfinite = skip_nonfinite
-        self.seam = seam
-        self.skipped = False
-        """Whether the last call skipped an update (``skip_nonfinite`` only)."""
+        self.seam = seam if seam is not None else Seam.single_process(device)
         disabled = no_scaling(device)
         self.scaler_d = (scalers or {}).get("d", disabled)
         self.scaler_g = (scalers or {}).get("g", disabled)
+        self.skipped = False  # this call's counts, returned in its StepResult
         self.scaler_skips = 0
-        """Updates the fp16 gradient scalers skipped for overflow in the last call."""
 
     def _apply(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor, scaler: torch.amp.GradScaler) -> None:
         """``optimizer.step()`` on the gradients averaged over the processes (under torchrun),
         unless ``skip_nonfinite`` and the loss or a gradient is not finite. Averaging the still
         scaled gradients first means an overflow in any process reaches all of them, so every
         process's scaler skips the same steps."""
-        if self.seam is not None and self.seam.distributed:
+        if self.seam.distributed:
             self.seam.average_gradients(p for group in optimizer.param_groups for p in group["params"])
             if self.skip_nonfinite:
                 loss = self.seam.all_reduce_mean(loss.detach())  # every process must skip alike
@@ -111,11 +121,7 @@ class GanStep:
         return self.G.noise_of_class(self._shard(z), labels, uniform)
 
     def _shard(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.seam.shard(batch) if self.seam is not None else batch
-
-    def autocast(self):  # type: ignore[no-untyped-def]
-        """The forward passes' precision context (``--precision``), from the seam."""
-        return self.seam.autocast() if self.seam is not None else contextlib.nullcontext()
+        return self.seam.shard(batch)
 
     def real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """This process's slice of the next real batch, and its labels (conditional training)."""
@@ -128,7 +134,7 @@ class GanStep:
         """D as the loss calls it: itself, or for conditional training D with the batch's labels."""
         return self.D if labels is None else WithLabels(self.D, labels)
 
-    def __call__(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self) -> StepResult:
         G, loss = self.G, self.loss
         self.skipped = False
         self.scaler_skips = 0
@@ -136,7 +142,7 @@ class GanStep:
         for i in range(self.n_critic):
             real, labels = self.real_batch()
             D = self.scorer(labels)
-            with self.autocast():
+            with self.seam.autocast():
                 if i == self.n_critic - 1:
                     fake = G(self.noise(labels))  # its graph is kept for the generator update below
                     fake_d = fake.detach()
@@ -155,7 +161,7 @@ class GanStep:
 
         self.D.requires_grad_(False)
         try:
-            with self.autocast():
+            with self.seam.autocast():
                 if getattr(loss, "g_needs_real", False):  # relativistic losses compare with D(real)
                     with torch.no_grad():
                         real_logits = D(real).float()
@@ -168,4 +174,4 @@ class GanStep:
         finally:
             self.D.requires_grad_(True)
         assert d_loss is not None
-        return d_loss.detach(), g_loss.detach()
+        return StepResult(d_loss.detach(), g_loss.detach(), self.skipped, self.scaler_skips)

@@ -280,12 +280,13 @@ class Trainer:
                 return  # a signal arrived: stop between steps (fit() saves the checkpoint)
             self._mid_step = True
             self.lr_schedule.apply(self.step)
-            d_loss, g_loss = self.step_fn()
+            result = self.step_fn()
+            d_loss, g_loss = result.d_loss, result.g_loss
             self.step += 1
             if self.ema is not None:
                 self.ema.update(self.generator, self.step)
-            self._window_scaler_skips += getattr(self.step_fn, "scaler_skips", 0)
-            if getattr(self.step_fn, "skipped", False):  # --on-nan skip: count it, keep its losses out of the averages
+            self._window_scaler_skips += result.scaler_skips
+            if result.skipped:  # --on-nan skip: count it, keep its losses out of the averages
                 self._skipped_in_a_row += 1
                 self._window_skipped += 1
                 self.skipped_updates += 1
