@@ -1,4 +1,5 @@
-"""ganforge.metrics.divergence against independent references, and the statements of docs/theory.md.
+"""scripts/divergence.py (the theory tools, kept out of the package) against independent references,
+and the statements of docs/theory.md.
 
 References: scipy.integrate (quad, dblquad) for JS and the theorems' integrals, scipy.stats for
 Gaussian densities and the 1-D Wasserstein distance, scikit-learn's KernelDensity for the KDE,
@@ -13,8 +14,11 @@ sharp.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,17 +26,28 @@ from scipy import integrate, stats
 from scipy.special import expit, logsumexp
 
 from ganforge.data.mixtures import grid25, ring8
-from ganforge.metrics.divergence import (
-    Estimate,
-    gaussian_kde,
-    js_divergence,
-    js_lower_bound,
-    loo_log_likelihood,
-    mixture_density,
-    mixture_log_density,
-    optimal_discriminator,
-    select_bandwidth,
-)
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "divergence.py"
+
+
+def _load_script(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[path.stem] = module  # its dataclasses look their module up while they are built
+    spec.loader.exec_module(module)
+    return module
+
+
+_divergence = _load_script(SCRIPT)
+Estimate = _divergence.Estimate
+gaussian_kde = _divergence.gaussian_kde
+js_divergence = _divergence.js_divergence
+js_lower_bound = _divergence.js_lower_bound
+loo_log_likelihood = _divergence.loo_log_likelihood
+mixture_density = _divergence.mixture_density
+mixture_log_density = _divergence.mixture_log_density
+optimal_discriminator = _divergence.optimal_discriminator
+select_bandwidth = _divergence.select_bandwidth
 
 LOG2 = math.log(2.0)
 N_SIGMA = 5.0

@@ -1,4 +1,4 @@
-"""The picture counts quoted in docs/results.md (benchmarks/picture_checks.py), on images whose
+"""The picture counts quoted in docs/results.md (scripts/picture_checks.py), on images whose
 answer is known by hand."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "picture_checks.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "picture_checks.py"
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """The shipped MNIST feature extractor: a small LeNet-style classifier.
 
-Its weights live in ``weights/lenet_mnist.safetensors`` (trained by
-``python -m ganforge.metrics.train_extractor`` on the bundled digits); the SHA-256 and the held-out
-accuracy are recorded next to them in ``lenet_mnist.json`` and checked at every load, so a damaged or
+Its weights live in ``weights/lenet_mnist.safetensors`` (trained on the bundled digits by
+``python scripts/train_extractor.py`` in a source checkout); the SHA-256 and the held-out accuracy
+are recorded next to them in ``lenet_mnist.json`` and checked at every load, so a damaged or
 swapped file is refused instead of silently producing different FIDs.
 """
 
@@ -59,12 +59,12 @@ class LeNetExtractor:
         path = Path(weights) if weights else WEIGHTS
         if not path.is_file():
             raise ConfigError(f"extractor weights {path} not found; reinstall ganforge or retrain them with "
-                              f"`python -m ganforge.metrics.train_extractor`")
+                              f"`python scripts/train_extractor.py` in a source checkout")
         if weights is None:
             record = json.loads(RECORD.read_text())
             if sha256(path) != record["sha256"]:
                 raise ConfigError(f"{path} does not match its recorded SHA-256 ({RECORD.name}); the file is "
-                                  f"damaged: reinstall ganforge or retrain with python -m ganforge.metrics.train_extractor")
+                                  f"damaged: reinstall ganforge or retrain with scripts/train_extractor.py")
         self.model = LeNet()
         self.model.load_state_dict(load_file(str(path)))
         self.model.eval().to(device)

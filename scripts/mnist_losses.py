@@ -1,8 +1,8 @@
 """Each core loss on the bundled MNIST subset: the last picture, LeNet-FID, precision/recall and
 coverage of each, for docs/results.md.
 
-    python benchmarks/mnist_losses.py --out runs/mnist-losses                  # 5,000 steps each
-    python benchmarks/mnist_losses.py --losses nonsat rpgan --steps 2000 --seed 1
+    python scripts/mnist_losses.py --out runs/mnist-losses                  # 5,000 steps each
+    python scripts/mnist_losses.py --losses nonsat rpgan --steps 2000 --seed 1
 
 Each run is a real ``ganforge run --data mnist --loss L --set gen.norm=batch`` (the mlp networks
 with BatchNorm in G, which keeps them from collapsing; every loss keeps its own optimiser settings,

@@ -1,8 +1,8 @@
 """Sample quality on PacGAN's 2-D mixtures, over seeds, next to PacGAN's published Table 1.
 
-    python benchmarks/quality.py                          # the ring8 and grid25 recipes, seeds 0-4
-    python benchmarks/quality.py --losses minimax nonsat wasserstein wgan-gp rpgan --seeds 0 1 2
-    python benchmarks/quality.py --recipes grid25 --seeds 0 --set loss.r1=1 --run-args "--steps 5000"
+    python scripts/quality.py                          # the ring8 and grid25 recipes, seeds 0-4
+    python scripts/quality.py --losses minimax nonsat wasserstein wgan-gp rpgan --seeds 0 1 2
+    python scripts/quality.py --recipes grid25 --seeds 0 --set loss.r1=1 --run-args "--steps 5000"
 
 Each run is a real ``ganforge run`` in its own process (``--recipe NAME --seed S``, or for
 ``--losses`` the plain ``mlp`` networks with that loss on both mixtures), followed by

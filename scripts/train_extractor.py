@@ -1,6 +1,6 @@
 """Train the shipped MNIST feature extractor on the bundled digits.
 
-    python -m ganforge.metrics.train_extractor [--epochs 30] [--out DIR]
+    python scripts/train_extractor.py [--epochs 30] [--out DIR]
 
 Uses the same fixed train/test split as the ``mnist`` data set (4,000 / 1,000; the bundled rows are
 sorted by label, so the split is a seeded shuffle), augments with random shifts of up to 2 pixels,

@@ -1,6 +1,6 @@
 """What the gradient all-reduce costs next to a training step, under torchrun with gloo on the CPU.
 
-    python -m torch.distributed.run --nproc_per_node 2 benchmarks/distributed_cost.py
+    python -m torch.distributed.run --nproc_per_node 2 scripts/distributed_cost.py
 
 For the mnist recipe's networks (G 100-256-512-1024-784 with BatchNorm, D 784-512-256-1) it
 times, in each process, whole training steps through the real Trainer at global batch 64 and

@@ -1,7 +1,7 @@
 """Measure the statements of docs/theory.md: 1-D quadratures, then one ring8 training run.
 
-    python benchmarks/theory.py --out docs/images            # the figures and numbers in docs/theory.md
-    python benchmarks/theory.py --out /tmp/t --steps 40 --every 20   # a seconds-long smoke run
+    python scripts/theory.py --out docs/images            # the figures and numbers in docs/theory.md
+    python scripts/theory.py --out /tmp/t --steps 40 --every 20   # a seconds-long smoke run
 
 Part 1 (no training, about a second): p_data = N(0, 1) and p_g = N(mu, 1) for several mu. Every
 number is an adaptive quadrature (scipy.integrate.quad): JS(p_data || p_g); the generator's
@@ -46,7 +46,7 @@ from scipy import integrate, stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ganforge.metrics.divergence import (  # noqa: E402
+from divergence import (  # noqa: E402  (scripts/divergence.py, beside this file)
     GaussianKde,
     gaussian_kde,
     js_divergence,

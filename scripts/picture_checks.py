@@ -1,6 +1,6 @@
 """What a reader sees in an image run's pictures, counted: stray pixels and doubted digits.
 
-    python benchmarks/picture_checks.py runs/demo [RUN ...]
+    python scripts/picture_checks.py runs/demo [RUN ...]
 
 LeNet-FID barely sees isolated bright pixels, yet a reader sees them first; this counts them, for
 each run (its EMA generator, as `ganforge sample` draws) and for the real digits:
