@@ -60,11 +60,11 @@ steps of 1 / 65,536 (0.3 becomes 0.300003)."""
 def dropout_mask(x: torch.Tensor, p: float) -> torch.Tensor:
     """Inverted-dropout multipliers for ``x``: 0 with probability ``p``, else ``1 / (1 - p)``.
 
-    ``torch.dropout`` draws one random number per unit, and on the CPU that draw, not the
-    multiply, is the cost (0.64 ms for a 128 x 512 batch here, a tenth of the MNIST demo's step
-    time). Here each 64-bit random word is cut into four 16-bit numbers, a quarter of the draws:
-    the same distribution up to p's 1 / 65,536 steps, from the same seeded generator (so a run
-    still replays exactly), in a fraction of the time (benchmarks/test_dropout.py).
+    ``torch.dropout`` draws one random number per unit, and on the CPU that draw, not the multiply,
+    is the cost (docs/performance.md). Here each 64-bit random word is cut into four 16-bit numbers,
+    a quarter of the draws: the same distribution up to p's 1 / 65,536 steps, from the same seeded
+    generator (so a run still replays exactly), in a fraction of the time
+    (benchmarks/test_dropout.py).
     """
     dropped = round(p * _LEVELS)
     if dropped >= _LEVELS:  # p within 1 / 131,072 of 1: every unit dropped (no 1 / 0 scale)

@@ -2,12 +2,11 @@
 
 torch's CPU batch-norm kernel splits its reductions over the batch between threads, so the same
 inputs give different last bits with 1, 2 or 4 threads, and a GAN amplifies those bits into
-different runs (the same seed and command gave LeNet-FID 17.5 and 26.3 on MNIST when
-``--threads auto`` picked different counts). Column sums of a ``(N, C)`` tensor reduce each
-column in one fixed order whatever the thread count, so this version, built on them, is
-bit-identical across thread counts (tests/test_batch_norm.py) at about the kernel's speed for
-the MLP generators' widths. Backward is written out (the textbook batch-norm gradient) instead of
-being traced through five small ops, which would cost far more.
+different runs (docs/performance.md, "On a busy machine"). Column sums of a ``(N, C)`` tensor reduce
+each column in one fixed order whatever the thread count, so this version, built on them, is
+bit-identical across thread counts (tests/test_batch_norm.py) at about the kernel's speed for the
+MLP generators' widths. Backward is written out (the textbook batch-norm gradient) instead of being
+traced through five small ops, which would cost far more.
 """
 
 from __future__ import annotations

@@ -1,20 +1,21 @@
 """How many CPU threads a run uses, chosen by measuring the run's own steps.
 
 Why measure instead of using torch's default (one thread per core): the right count depends on the
-shapes and on what else the machine is doing. On a quiet 2-core machine two threads make a batch-64
-MLP GAN step about 1.6x faster than one; with one CPU-bound process next to it, two threads that
-spin-wait for each other at every parallel region make the same step about 13x *slower*, while one
-thread keeps a fair share. So with ``--threads auto`` (the default) the :class:`ThreadTuner` times a
-few real training steps at each candidate count, keeps the fastest, and measures again when the
-step time jumps (a competitor arrived) or every ``period_s`` seconds (a competitor left).
+shapes and on what else the machine is doing. On a quiet machine more threads make a step faster;
+with one CPU-bound process next to it, threads that spin-wait for each other at every parallel
+region make the same step many times *slower*, while one thread keeps a fair share
+(docs/performance.md, "On a busy machine"). So with ``--threads auto`` (the default) the
+:class:`ThreadTuner` times a few real training steps at each candidate count, keeps the fastest, and
+measures again when the step time jumps (a competitor arrived) or every ``period_s`` seconds (a
+competitor left).
 
-Changing the thread count must not change the numbers: MKL's GEMMs split their work differently
-with more threads and round differently (measured: 2.6e-6 apart after 15 steps). MKL's
-*strict conditional numerical reproducibility* mode (``MKL_CBWR=AUTO,STRICT``) makes its GEMMs
-bitwise identical for any thread count at no measured cost; ``import ganforge`` asks for it
-(``ganforge/__init__.py``, before torch can run a GEMM). ganforge's own kernels and torch's fused Adam are thread-count invariant by construction;
-torch's CPU BatchNorm is not (its reductions depend on the thread count), so ganforge's networks
-use :class:`ganforge.nn.BatchNorm1d`, which is.
+Changing the thread count must not change the numbers: MKL's GEMMs split their work differently with
+more threads and round differently (docs/performance.md). MKL's *strict conditional numerical
+reproducibility* mode (``MKL_CBWR=AUTO,STRICT``) makes its GEMMs bitwise identical for any thread
+count at no measured cost; ``import ganforge`` asks for it (``ganforge/__init__.py``, before torch
+can run a GEMM). ganforge's own kernels and torch's fused Adam are thread-count invariant by
+construction; torch's CPU BatchNorm is not (its reductions depend on the thread count), so
+ganforge's networks use :class:`ganforge.nn.BatchNorm1d`, which is.
 """
 
 from __future__ import annotations

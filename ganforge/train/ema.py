@@ -7,13 +7,12 @@ R3GAN). The average is what the sample pictures, ``ganforge sample``, ``ganforge
 ``--eval-every`` use; the trained generator itself keeps training unchanged.
 
 Batch normalisation needs one more thing: its running statistics describe the activations of the
-weights that produced them, and an averaged copy of the weights has activations of its own.
-Copying the live generator's statistics into the average (what ganforge did before, and what a
-hand-written EMA usually does) normalises the averaged network with the wrong mean and variance;
-on the MNIST recipe that alone cost LeNet-FID 10.5 against 5.7 with the average's own statistics
-(docs/results.md). So the average's statistics are measured on the average itself, on fixed
-batches of noise, whenever it is about to draw or be saved (BigGAN's "standing statistics", Brock et
-al. 2019).
+weights that produced them, and an averaged copy of the weights has activations of its own. Copying
+the live generator's statistics into the average (what ganforge did before, and what a hand-written
+EMA usually does) normalises the averaged network with the wrong mean and variance, which on the
+MNIST recipe nearly doubled its LeNet-FID (docs/experiments.md). So the average's statistics are
+measured on the average itself, on fixed batches of noise, whenever it is about to draw or be saved
+(BigGAN's "standing statistics", Brock et al. 2019).
 """
 
 from __future__ import annotations
@@ -31,9 +30,8 @@ Each batch is one fixed-order reduction of :class:`ganforge.nn.BatchNorm1d` (the
 any thread count). Generators of large images get smaller batches (:func:`calibration_size`), so
 a batch's activations stay within memory."""
 CALIBRATION_BATCHES = 4
-"""Batches averaged: 8,192 samples for MNIST. With one batch of 2,048 the seed-0 LeNet-FID of the
-recipe of 2026-11-29 moved between 5.9 and 6.3 with the calibration noise's seed; four (5.5) and
-eight (5.7) batches are within the noise of each other (docs/results.md)."""
+"""Batches averaged: 8,192 samples for MNIST; one batch left the FID depending on the calibration
+noise's seed, four are enough (docs/experiments.md, "The average's own BatchNorm statistics")."""
 CALIBRATION_SEED = 20190124
 
 
