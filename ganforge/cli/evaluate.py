@@ -43,9 +43,12 @@ def handle(args: argparse.Namespace) -> int:
     from ganforge.metrics.evaluate import describe_skipped, evaluate
     from ganforge.plugins import load_registry
     from ganforge.resources import require_memory
+    from ganforge.run.destination import check_output_file, replacing
     from ganforge.train.build import build_dataset
     from ganforge.train.restore import load_run
 
+    if args.json_path:  # before any work: one line, exit 2
+        check_output_file(args.json_path, "--json", example="metrics.json")
     _, registry = load_registry()
     for name in args.metrics or []:
         registry.get("metric", name)
@@ -77,6 +80,7 @@ def handle(args: argparse.Namespace) -> int:
     if unavailable:  # a metric for other kinds of data is no news; one that lacks features is
         print(f"not computed: {describe_skipped(unavailable)}")
     if args.json_path:
-        Path(args.json_path).write_text(json.dumps({"run": str(args.run_dir), **result.to_dict()}, indent=2) + "\n")
+        with replacing(args.json_path, "--json") as partial:
+            Path(partial).write_text(json.dumps({"run": str(args.run_dir), **result.to_dict()}, indent=2) + "\n")
         print(f"wrote {args.json_path}")
     return 0

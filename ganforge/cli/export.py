@@ -15,6 +15,7 @@ z_dim, the sample shape and value range, the step and the source run.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 from pathlib import Path
 
@@ -39,13 +40,13 @@ def handle(args: argparse.Namespace) -> int:
     from ganforge.errors import UsageError
     from ganforge.ops.dense_act import reference_ops
     from ganforge.plugins import load_registry
+    from ganforge.run.destination import check_output_file, check_space, replacing
     from ganforge.train.restore import load_run
 
     out = Path(args.output)
     if out.suffix != ".pt2":
         raise UsageError(f"-o {out}: torch.export programs are saved as .pt2; use a name such as generator.pt2")
-    if out.is_dir():
-        raise UsageError(f"-o {out} is a folder; give a file name such as {out / 'generator.pt2'}")
+    check_output_file(out, "-o", example="generator.pt2")  # before any work: one line, exit 2
     _, registry = load_registry()
     run = load_run(args.run_dir, registry, ema=args.ema, step=args.step)
     generator = run.generator.cpu().eval()
@@ -60,8 +61,13 @@ def handle(args: argparse.Namespace) -> int:
             "value_range": list(run.info.value_range) if run.info.value_range else None,
             "modality": run.info.modality, "step": run.step, "ema": run.averaged, "run": str(args.run_dir),
             "generator": run.config.gen}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.export.save(program, str(out), extra_files={"ganforge.json": json.dumps(meta)})
+    # Serialised in memory, then written by Python: torch's own file writer aborts the process
+    # (a C++ stack dump, exit 134) when the disk fills.
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer, extra_files={"ganforge.json": json.dumps(meta)})
+    check_space(out, buffer.getbuffer().nbytes, "-o")
+    with replacing(out, "-o") as partial:
+        partial.write_bytes(buffer.getbuffer())
     print(f"wrote {out}: generator {run.config.gen!r} at step {run.step} ({'EMA' if run.averaged else 'last'} "
           f"weights), z_dim {run.config.z_dim} -> {tuple(run.info.sample_shape)}; load it with "
           f"torch.export.load(path).module()")

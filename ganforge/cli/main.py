@@ -36,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.markup import escape
 
     err = Console(stderr=True, highlight=False)
+    args = None
     try:
         args = build_parser().parse_args(argv)
         return int(args.handler(args) or 0)
@@ -58,14 +59,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `ganforge sample ... | head`: the reader has all it wanted
         _silence_stdout()
         return 1  # quietly, as rich does for what it prints (Console.on_broken_pipe)
-    except OSError as exc:  # a full disk, a read-only mount, a folder where a file should be
-        where = f" ({exc.filename})" if exc.filename else ""
-        err.print(f"[bold red]error:[/] {escape((exc.strerror or str(exc)) + where)}; free space or choose "
-                  f"another --out / -o. Earlier checkpoints are intact", soft_wrap=True)
+    except OSError as exc:  # a full disk or a read-only mount met while training, or any other I/O failure
+        err.print(f"[bold red]error:[/] {escape(describe_os_error(exc, getattr(args, 'command', None)))}",
+                  soft_wrap=True)
         return 1
     except KeyboardInterrupt:
         err.print("interrupted; the last checkpoint is intact (resume with --resume)")
         return EXIT_INTERRUPTED
+
+
+def describe_os_error(exc: OSError, command: str | None) -> str:
+    """What happened, and what to do, for an ``OSError`` no command turned into a message.
+
+    The writers of ``sample``, ``eval`` and ``export`` check their destination first and report a
+    failed write themselves (exit 2); what reaches here is mostly ``run`` meeting a full disk or a
+    mount gone read-only, where the checkpoints already written are whole (they are renamed into
+    place only once complete).
+    """
+    import errno
+
+    where = f" ({exc.filename})" if exc.filename else ""
+    what = (exc.strerror or str(exc)) + where
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        hint = "free space or choose another --out" if command == "run" else "free space and try again"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = ("the folder is read-only; choose an --out you can write to" if command == "run"
+                else "the path is read-only for this user; choose one you can write to")
+    else:
+        hint = ""
+    text = what + (f"; {hint}" if hint else "")
+    return text + ". Earlier checkpoints are intact" if command == "run" else text
 
 
 def _silence_stdout() -> None:

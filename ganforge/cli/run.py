@@ -166,12 +166,14 @@ def handle(args: argparse.Namespace) -> int:
 
     from ganforge.cli.progress import ProgressDisplay
     from ganforge.plugins import build_registry, get_plugin_manager
+    from ganforge.run.destination import check_run_folder
     from ganforge.train.trainer import Trainer
 
     console = Console(stderr=True, highlight=False)
     pm = get_plugin_manager(extra=[ProgressDisplay(console)])
     registry = build_registry(pm)
     config = config_from_args(args, registry)
+    check_run_folder(config.out)  # before any work: a bad --out is one line, exit 2
     stop_on_sigterm()
     trainer = Trainer(config, registry=registry, plugin_manager=pm)
     run_dir = trainer.fit()

@@ -34,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def handle(args: argparse.Namespace) -> int:
     from ganforge.plugins import load_registry
     from ganforge.resources import require_memory
+    from ganforge.run.destination import check_output_file, check_space, replacing
     from ganforge.train.artifacts import save_samples
     from ganforge.train.restore import load_run
 
@@ -42,23 +43,24 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {out}: unknown format {out.suffix or '(none)'}; use a name ending in .npy or .png")
     if args.n < 1:
         raise UsageError("-n must be at least 1")
-    if out.is_dir():
-        raise UsageError(f"-o {out} is a folder; give a file name such as {out / 'samples.npy'}")
+    check_output_file(out, "-o", example="samples.npy")  # before any work: one line, exit 2
     _, registry = load_registry()
     run = load_run(args.run_dir, registry, ema=args.ema, step=args.step)
     require_memory(args.n * math.prod(run.info.sample_shape), f"-n {args.n}", "ask for fewer samples")
     samples = run.sample(args.n, seed=args.seed, label=args.label)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    real = None
+    if out.suffix == ".png" and run.info.modality != "image":
+        import torch
+
+        from ganforge.train.build import build_dataset
+
+        real = build_dataset(run.config, registry).real_samples(args.n, torch.Generator().manual_seed(0))
     if out.suffix == ".npy":
-        np.save(out, samples.numpy())
-    else:
-        real = None
-        if run.info.modality != "image":
-            import torch
-
-            from ganforge.train.build import build_dataset
-
-            real = build_dataset(run.config, registry).real_samples(args.n, torch.Generator().manual_seed(0))
-        save_samples(samples, run.info, out, real, title=f"step {run.step}")
+        check_space(out, samples.numel() * samples.element_size() + 4096, "-o")
+    with replacing(out, "-o") as partial:  # renamed into place once whole
+        if out.suffix == ".npy":
+            np.save(partial, samples.numpy())
+        else:
+            save_samples(samples, run.info, partial, real, title=f"step {run.step}")
     print(f"wrote {args.n} samples of shape {tuple(run.info.sample_shape)} from step {run.step} to {out}")
     return 0
