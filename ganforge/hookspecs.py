@@ -9,19 +9,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ganforge.train.trainer import Trainer
+    import torch
+
+    from ganforge.train.run_view import Run
 
 PROJECT = "ganforge"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-Register = Callable[..., None]
-"""``register(name, factory, description=None)``: add one component of the hook's kind."""
+
+class Register(Protocol):
+    """The ``register`` callback a component hook receives: add one component of the hook's kind.
+
+    :param name: the name users type (``--gen NAME``); a name two plugins both register is
+        reached as ``NAME@distribution``.
+    :param factory: a callable that builds the component from its options (``--set gen.KEY=...``);
+        its annotations are the options' checks (see :meth:`ganforge.registry.Component.build`).
+    :param description: one line for ``ganforge list``; the factory's first docstring line if
+        left out.
+    :param defaults: run settings the component needs, overriding ganforge's own defaults and
+        overridden by a recipe, ``--config``, flags and ``--set`` (the 2-D mixtures' ``z_dim``
+        2 and ``batch_size`` 100). Only settings marked as such in :mod:`ganforge.settings` may be
+        given.
+    """
+
+    def __call__(self, name: str, factory: Callable[..., Any], description: str | None = None,
+                 defaults: Mapping[str, Any] | None = None) -> None: ...
 
 
 @hookspec
@@ -89,31 +107,59 @@ def ganforge_register_recipes(register: Register) -> None:
     """
 
 
+# -- lifecycle hooks ------------------------------------------------------------------------------
+#
+# The order of one training session: ``ganforge_on_train_start`` once (after a resume, the
+# plugins' own state is already restored); then for every step ``ganforge_on_step_end``, and
+# after it, when due, ``ganforge_on_samples`` (every ``--sample-every`` steps),
+# ``ganforge_on_checkpoint_saved`` (every ``--ckpt-every``) and ``ganforge_on_eval`` (every
+# ``--eval-every``); after the last step a checkpoint (``ganforge_on_checkpoint_saved``) and the
+# last pictures (``ganforge_on_samples``); finally ``ganforge_on_train_end``, also after an
+# interruption or an error. Only the process that writes the run folder (rank 0 under torchrun)
+# calls them. Each receives ``run``, a read-only :class:`ganforge.train.run_view.Run`: the resolved
+# settings (``run.config``), the run folder (``run.folder``), the step, the fixed noise and
+# ``run.draw()``.
+#
+# A plugin keeps state across ``--resume`` by defining ``state_dict()`` (JSON-able values and
+# tensors) and ``load_state_dict(state)`` on its plugin object or module: every checkpoint stores
+# what ``state_dict()`` returns, and a resume hands it back before ``ganforge_on_train_start``.
+
+
 @hookspec
-def ganforge_on_train_start(trainer: Trainer) -> None:
+def ganforge_on_train_start(run: Run) -> None:
     """Called once, after models, data and optimisers are built and before the first step.
 
-    :param trainer: the running trainer; ``trainer.config`` is fully resolved.
+    :param run: the run; ``run.config`` is fully resolved, ``run.start_step`` > 0 after a resume.
     """
 
 
 @hookspec
-def ganforge_on_step_end(trainer: Trainer, step: int, logs: Mapping[str, Any], logged: bool) -> None:
+def ganforge_on_step_end(run: Run, step: int, logs: Mapping[str, Any], logged: bool) -> None:
     """Called after every generator step, with that step's numbers.
 
     :param step: the number of finished steps (1-based).
-    :param logs: on a logging step (``logged``), the line just written to metrics.jsonl: the
-        losses averaged over the steps since the previous line, ``step``, ``time``,
+    :param logs: on a logging step (``logged``), the line just written to the run's metrics
+        log: the losses averaged over the steps since the previous line, ``step``, ``time``,
         ``steps_per_s``, ``threads`` (and ``skipped`` with ``--on-nan skip``). On other steps,
         this step's own ``d_loss`` and ``g_loss`` and ``step``; a loss is read from the device
         only when a plugin reads it.
-    :param logged: whether ``logs`` was written to metrics.jsonl at this step.
+    :param logged: whether ``logs`` was written to the metrics log at this step.
     """
 
 
 @hookspec
-def ganforge_on_eval(trainer: Trainer, step: int, results: dict[str, float]) -> None:
-    """Called after each ``--eval-every`` evaluation, once its row is in metrics.jsonl.
+def ganforge_on_samples(run: Run, step: int, samples: torch.Tensor) -> None:
+    """Called when the run draws its pictures: every ``--sample-every`` steps and after the last.
+
+    :param samples: the sampler's output for the fixed noise (the weight average when the run
+        keeps one), in eval mode, float32 on the CPU, in the data's value range
+        (``run.info.value_range``): images ``(N, C, H, W)`` or points ``(N, D)``.
+    """
+
+
+@hookspec
+def ganforge_on_eval(run: Run, step: int, results: dict[str, float]) -> None:
+    """Called after each ``--eval-every`` evaluation, once its row is in the metrics log.
 
     :param step: the step the generator was evaluated at.
     :param results: metric values by key (``eval/fid``, ``eval/recall``, ...), as written.
@@ -121,13 +167,13 @@ def ganforge_on_eval(trainer: Trainer, step: int, results: dict[str, float]) -> 
 
 
 @hookspec
-def ganforge_on_checkpoint_saved(trainer: Trainer, step: int, path: Path) -> None:
-    """Called after a checkpoint is complete on disk and ``latest`` points at it.
+def ganforge_on_checkpoint_saved(run: Run, step: int, path: Path) -> None:
+    """Called after a checkpoint is complete on disk and the run's latest pointer names it.
 
     :param path: the checkpoint's folder.
     """
 
 
 @hookspec
-def ganforge_on_train_end(trainer: Trainer) -> None:
+def ganforge_on_train_end(run: Run) -> None:
     """Called once after the last step (also after an interruption, before it propagates)."""

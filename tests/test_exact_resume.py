@@ -70,7 +70,7 @@ def test_resume_after_a_checkpoint_is_bit_identical(data, tmp_path, registry, pl
 
     class DieAt13:
         @hookimpl
-        def ganforge_on_step_end(self, trainer, step, logs):
+        def ganforge_on_step_end(self, run, step, logs):
             if step == 13:
                 raise Crash
 
@@ -108,7 +108,7 @@ def test_a_signal_anywhere_in_a_step_saves_whole_steps(sig, where, tmp_path, reg
 
         class SignalAfterStep:
             @hookimpl
-            def ganforge_on_step_end(self, trainer, step, logs):
+            def ganforge_on_step_end(self, run, step, logs):
                 if step == at + 1:
                     os.kill(os.getpid(), sig)
 

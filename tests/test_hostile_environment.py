@@ -78,7 +78,7 @@ def test_a_read_only_mount_is_one_line(tiny_disk, tmp_path):
 def test_a_failing_step_hook_saves_the_work_and_names_the_plugin(tmp_path, registry, plugin_manager):
     class Flaky:
         @hookimpl
-        def ganforge_on_step_end(self, trainer, step, logs):
+        def ganforge_on_step_end(self, run, step, logs):
             if step == 7:
                 raise ValueError("my logger's server is down")
 

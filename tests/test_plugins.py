@@ -186,20 +186,20 @@ def test_lifecycle_hooks_are_called_in_order(tiny_points_config):
 
     class Recorder:
         @hookimpl
-        def ganforge_on_train_start(self, trainer):
+        def ganforge_on_train_start(self, run):
             calls.append("start")
 
         @hookimpl
-        def ganforge_on_step_end(self, trainer, step, logs):
+        def ganforge_on_step_end(self, run, step, logs):
             calls.append(f"step{step}")
 
         @hookimpl
-        def ganforge_on_checkpoint_saved(self, trainer, step, path):
+        def ganforge_on_checkpoint_saved(self, run, step, path):
             calls.append(f"ckpt{step}")
             assert (path / "manifest.json").is_file()
 
         @hookimpl
-        def ganforge_on_train_end(self, trainer):
+        def ganforge_on_train_end(self, run):
             calls.append("end")
 
     pm = get_plugin_manager(entry_points=False, extra=[Recorder()])
@@ -219,11 +219,11 @@ def test_step_hook_gets_each_steps_values_and_eval_hook_gets_results(tiny_points
 
     class Recorder:
         @hookimpl
-        def ganforge_on_step_end(self, trainer, step, logs, logged):
+        def ganforge_on_step_end(self, run, step, logs, logged):
             seen.append((step, logged, logs["d_loss"], logs["g_loss"], logs["step"]))
 
         @hookimpl
-        def ganforge_on_eval(self, trainer, step, results):
+        def ganforge_on_eval(self, run, step, results):
             evals.append((step, dict(results)))
 
     plugin_manager.register(Recorder())
@@ -250,3 +250,56 @@ def test_a_plugin_with_only_a_generator_trains_against_the_mlp_discriminator(tmp
     trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
     assert trainer.config.disc == "mlp"
     trainer.fit()
+
+
+def test_a_plugin_keeps_its_state_across_a_resume(tiny_points_config):
+    """A plugin object with ``state_dict``/``load_state_dict`` gets back, on ``--resume``, what it
+    had at the checkpoint the run continues from (not what it had when the process died)."""
+
+    class StepCounter:
+        def __init__(self):
+            self.seen, self.restored = 0, None
+
+        def state_dict(self):
+            return {"seen": self.seen, "curve": torch.arange(3.0) * self.seen}
+
+        def load_state_dict(self, state):
+            self.restored = state
+
+        @hookimpl
+        def ganforge_on_step_end(self, run, step):
+            self.seen += 1
+
+    pm = get_plugin_manager(entry_points=False, extra=[StepCounter()])
+    first = Trainer(tiny_points_config, registry=build_registry(pm), plugin_manager=pm)
+    first.start()
+    first.train(25)  # checkpoints at 10 and 20; the process "dies" at 25
+    first.stop()
+
+    counter = StepCounter()
+    pm = get_plugin_manager(entry_points=False, extra=[counter])
+    tiny_points_config.resume = True
+    resumed = Trainer(tiny_points_config, registry=build_registry(pm), plugin_manager=pm)
+    resumed.fit()
+    assert counter.restored["seen"] == 20
+    assert torch.equal(counter.restored["curve"], torch.arange(3.0) * 20)
+    assert resumed.step == 30 and counter.seen == 10
+
+
+def test_plugins_get_the_pictures_samples_through_a_hook(tiny_points_config):
+    """``ganforge_on_samples`` hands over what the pictures show, at the picture steps, so a
+    plugin never re-derives the schedule or draws the generator itself."""
+    got = []
+
+    class Pictures:
+        @hookimpl
+        def ganforge_on_samples(self, run, step, samples):
+            got.append((step, samples.shape, samples.device.type, torch.equal(samples, run.draw())))
+
+    pm = get_plugin_manager(entry_points=False, extra=[Pictures()])
+    trainer = Trainer(tiny_points_config, registry=build_registry(pm), plugin_manager=pm)
+    trainer.fit()
+    assert [s for s, *_ in got] == [10, 20, 30]
+    assert all(shape == (len(trainer.fixed_noise), 2) and device == "cpu" and same for _, shape, device, same in got)
+    assert sorted(p.name for p in trainer.folder.samples.glob("step_*.png")) == [
+        "step_0000010.png", "step_0000020.png", "step_0000030.png"]

@@ -93,7 +93,7 @@ def test_ctrl_c_leaves_a_complete_checkpoint(tiny_points_config, registry, plugi
 
     class InterruptAt17:
         @hookimpl
-        def ganforge_on_step_end(self, trainer, step, logs):
+        def ganforge_on_step_end(self, run, step, logs):
             if step == 17:
                 raise KeyboardInterrupt
 

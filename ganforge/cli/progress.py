@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 from ganforge.hookspecs import hookimpl
+from ganforge.train.run_view import Run
 
 
 def _threads(n: object) -> str:
@@ -34,25 +35,24 @@ class ProgressDisplay:
         self.task = None
 
     @hookimpl
-    def ganforge_on_train_start(self, trainer) -> None:  # type: ignore[no-untyped-def]
-        c = trainer.config
+    def ganforge_on_train_start(self, run: Run) -> None:
+        c = run.config
         self.console.print(f"[bold]ganforge[/] training {c.gen}/{c.disc} with {c.loss} on {c.data} "
-                           f"for {c.steps} steps on {trainer.device} -> {c.out}")
-        describe = getattr(trainer.data, "describe", None)
-        if callable(describe):  # a data set may say what it loaded (the folder set: counts, skips)
-            self.console.print(f"data: {describe()}", markup=False)
+                           f"for {c.steps} steps on {run.device} -> {c.out}")
+        if run.data_description:  # a data set may say what it loaded (the folder set: counts, skips)
+            self.console.print(f"data: {run.data_description}", markup=False)
         if self.console.is_terminal:
             self.progress = Progress(
                 TextColumn("[bold blue]train"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]} steps/s ({task.fields[threads]})"),
                 TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                 console=self.console, transient=False)
-            self.task = self.progress.add_task("train", total=c.steps, completed=trainer.step,
+            self.task = self.progress.add_task("train", total=c.steps, completed=run.step,
                                                rate="  -  ", losses="", threads="- threads")
             self.progress.start()
 
     @hookimpl
-    def ganforge_on_step_end(self, trainer, step: int, logs: Mapping[str, Any], logged: bool) -> None:  # type: ignore[no-untyped-def]
+    def ganforge_on_step_end(self, run: Run, step: int, logs: Mapping[str, Any], logged: bool) -> None:
         if self.progress is not None:
             fields = {}
             if logged:
@@ -60,11 +60,11 @@ class ProgressDisplay:
                           "threads": _threads(logs["threads"])}
             self.progress.update(self.task, completed=step, **fields)
         elif logged:
-            self.console.print(f"step {step}/{trainer.config.steps}  {_format(logs)}  "
+            self.console.print(f"step {step}/{run.config.steps}  {_format(logs)}  "
                                f"{logs['steps_per_s']:.1f} steps/s ({_threads(logs['threads'])})", highlight=False)
 
     @hookimpl
-    def ganforge_on_train_end(self, trainer) -> None:  # type: ignore[no-untyped-def]
+    def ganforge_on_train_end(self, run: Run) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None

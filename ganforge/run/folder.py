@@ -129,15 +129,6 @@ class RunFolder:
     def write_record(self, record: RunRecord) -> None:
         write_text_atomic(self.config, json.dumps(record.to_dict(), indent=2) + "\n")
 
-    def previous_resumes(self) -> list[dict[str, Any]]:
-        """The resume entries the current ``config.json`` holds (none when it is unreadable)."""
-        try:
-            before = json.loads(self.config.read_text())
-        except (OSError, ValueError):
-            return []
-        history = before.get("resumes", []) if isinstance(before, dict) else []
-        return list(history) if isinstance(history, list) else []
-
     # -- metrics.jsonl ---------------------------------------------------------------------------
 
     def append_metrics(self, row: dict[str, Any]) -> None:
@@ -176,6 +167,42 @@ class RunFolder:
         return (f"{self.checkpoints} holds checkpoints ({orphans[-1].name}, ...) but no `{checkpoint.LATEST}` "
                 f"pointer naming one; write the folder name to continue from into "
                 f"{self.checkpoints / checkpoint.LATEST} and --resume, or choose another --out")
+
+    def checkpoint_to_resume(self, resume: bool, from_step: int | None) -> Path | None:
+        """The checkpoint a training session continues from (``None``: a new run), after checking
+        that the folder may be trained in: not a file, no finished run overwritten without
+        ``--resume``, no checkpoints without a ``latest`` restarted over silently. With
+        ``from_step`` the run is rewound first (see :meth:`rewind_to`)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise ConfigError(f"--out {self.root} is a file, not a folder; choose another --out")
+        existing = self.latest_checkpoint() if self.root.exists() else None
+        if from_step is not None and existing is not None:
+            existing = self.rewind_to(from_step)
+        if existing is not None and not resume:
+            raise ConfigError(f"{self.root} already holds a run (checkpoint {existing.name}); pass "
+                              f"--resume to continue it or choose another --out")
+        orphans = self.orphan_checkpoints() if existing is None else []
+        if orphans:  # checkpoints without a `latest` pointer: never restart over them silently
+            raise ConfigError(self.describe_orphans(orphans))
+        return existing
+
+    def resume_history(self, config: dict[str, Any], step: int,
+                       defaults: dict[str, Any]) -> list[dict[str, Any]]:
+        """The run's earlier resumes plus this one: the step it continued from and each setting
+        that this resume changed (``--steps``, rates, intervals), old and new value. ``defaults``
+        stand in for keys an older version did not record: it ran with them."""
+        try:
+            before = json.loads(self.config.read_text())
+        except (OSError, ValueError):
+            before = {}
+        history = before.get("resumes", []) if isinstance(before, dict) else []
+        old = before.get("config", {}) if isinstance(before, dict) else {}
+        config = json.loads(json.dumps(config))  # tuples as the lists the record holds
+        if isinstance(old, dict) and old:
+            old = {**json.loads(json.dumps(defaults)), **old}
+        changed = {k: [old.get(k), v] for k, v in config.items()
+                   if k not in ("resume",) and k in old and old.get(k) != v}
+        return [*history, {"step": step, "changed": changed}]
 
     def rewind_to(self, step: int) -> Path:
         """``--from-step``: make the checkpoint of ``step`` the latest; checkpoints of later steps

@@ -59,3 +59,27 @@ def test_without_tensorboard_it_says_so_once_and_training_goes_on(tmp_path, monk
     assert trainer.step == 10 and not (trainer.paths.root / "tensorboard").exists()
     err = capsys.readouterr().err
     assert err.count("the tensorboard package is missing") == 1 and "pip install tensorboard" in err
+
+
+def test_a_run_resumed_after_a_crash_continues_its_events_without_a_purge(tmp_path):
+    """The first session dies at step 25 with its last checkpoint at 20: the resumed session cuts
+    what came after step 20 from the event files (the plugin's state in the checkpoint) and
+    continues them, so every logged step appears once, with the metrics log's value."""
+    pm = get_plugin_manager(entry_points=False, extra=[ganforge_tensorboard.TensorBoardLogger()])
+    config = RunConfig(data="ring8", steps=30, batch_size=16, out=str(tmp_path / "run"), threads=1, log_every=5,
+                       sample_every=10, ckpt_every=10, options={"gen": {"hidden": (16,)}, "disc": {"hidden": (16,)}})
+    first = Trainer(config, registry=build_registry(pm), plugin_manager=pm)
+    first.start()
+    first.train(25)  # checkpoints at 10 and 20, then a crash: no checkpoint of step 25
+    first.stop()
+    assert [e.step for e in events(first.paths.root).Scalars("loss/d_loss")] == [5, 10, 15, 20, 25]
+
+    config.resume = True
+    pm = get_plugin_manager(entry_points=False, extra=[ganforge_tensorboard.TensorBoardLogger()])
+    resumed = Trainer(config, registry=build_registry(pm), plugin_manager=pm)
+    resumed.fit()
+    reader = events(resumed.paths.root)
+    rows = [r for r in read_metrics(resumed.paths.metrics) if "d_loss" in r]
+    logged = [(e.step, e.value) for e in reader.Scalars("loss/d_loss")]
+    assert [s for s, _ in logged] == [5, 10, 15, 20, 25, 30] == [r["step"] for r in rows]
+    assert all(abs(v - r["d_loss"]) < 1e-6 for (_, v), r in zip(logged, rows))
