@@ -18,6 +18,7 @@ from ganforge.losses import (
     RelativisticPairingLoss,
     WassersteinGPLoss,
     WassersteinLoss,
+    discriminator_penalty,
 )
 from ganforge.testing import check_loss
 from ganforge.run.folder import read_metrics
@@ -132,7 +133,7 @@ def test_rpgan_penalty_is_r1_plus_r2_with_one_gamma():
     gamma = float(np.random.default_rng().uniform(0.1, 10))
     real, fake = torch.randn(20, 3, dtype=torch.float64), torch.randn(20, 3, dtype=torch.float64)
     expected = gamma / 2 * (4 * (real**2).sum(1).mean() + 4 * (fake**2).sum(1).mean())
-    assert torch.allclose(RelativisticPairingLoss(gamma=gamma).penalty(Quadratic(), real, fake), expected)
+    assert torch.allclose(discriminator_penalty(RelativisticPairingLoss(gamma=gamma), Quadratic(), real, fake), expected)
 
 
 def test_rpgan_declares_r3gans_optimiser_and_needs_real_logits(registry):
@@ -146,7 +147,7 @@ def test_rpgan_gamma_must_be_non_negative(registry):
     with pytest.raises(ConfigError, match=r"loss\.gamma"):
         registry.get("loss", "rpgan").build(gamma=-1)
     with pytest.raises(ConfigError, match="Its parameters: gamma"):
-        registry.get("loss", "rpgan").build(r1=1.0)  # rpgan has one weight for both penalties
+        registry.get("loss", "rpgan").build(r1=1.0)  # its factory takes gamma; r1/r2 are the run's (build_loss)
 
 
 def test_rpgan_trains_end_to_end(tmp_path, registry, plugin_manager):

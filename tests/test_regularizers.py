@@ -22,6 +22,7 @@ from ganforge.losses import (
     RelativisticPairingLoss,
     WassersteinGPLoss,
     WassersteinLoss,
+    discriminator_penalty,
     gradient_norm_penalty,
     r1_r2_penalty,
 )
@@ -86,8 +87,8 @@ def test_linear_discriminator_penalty_is_half_gamma_w_squared():
     w2 = disc.w.detach().pow(2).sum()
     real, fake = batch(), batch(9)
     assert torch.allclose(gradient_norm_penalty(disc, real), w2)
-    assert torch.allclose(NonSaturatingLoss(r1=g1).penalty(disc, real, fake), g1 / 2 * w2)
-    assert torch.allclose(MinimaxLoss(r2=g2).penalty(disc, real, fake), g2 / 2 * w2)
+    assert torch.allclose(discriminator_penalty(NonSaturatingLoss(r1=g1), disc, real, fake), g1 / 2 * w2)
+    assert torch.allclose(discriminator_penalty(MinimaxLoss(r2=g2), disc, real, fake), g2 / 2 * w2)
     assert torch.allclose(r1_r2_penalty(disc, real, fake, r1=g1, r2=g2), (g1 + g2) / 2 * w2)
 
 
@@ -95,9 +96,9 @@ def test_quadratic_discriminator_r1_uses_the_real_batch_and_r2_the_fake_one():
     disc, g1, g2 = Quadratic(), gamma(), gamma()
     real, fake = batch(), batch()
     assert torch.allclose(gradient_norm_penalty(disc, real), quadratic_penalty(real))
-    assert torch.allclose(NonSaturatingLoss(r1=g1).penalty(disc, real, fake), g1 / 2 * quadratic_penalty(real))
-    assert torch.allclose(NonSaturatingLoss(r2=g2).penalty(disc, real, fake), g2 / 2 * quadratic_penalty(fake))
-    both = NonSaturatingLoss(r1=g1, r2=g2).penalty(disc, real, fake)
+    assert torch.allclose(discriminator_penalty(NonSaturatingLoss(r1=g1), disc, real, fake), g1 / 2 * quadratic_penalty(real))
+    assert torch.allclose(discriminator_penalty(NonSaturatingLoss(r2=g2), disc, real, fake), g2 / 2 * quadratic_penalty(fake))
+    both = discriminator_penalty(NonSaturatingLoss(r1=g1, r2=g2), disc, real, fake)
     assert torch.allclose(both, g1 / 2 * quadratic_penalty(real) + g2 / 2 * quadratic_penalty(fake))
 
 
@@ -122,7 +123,7 @@ def test_packed_discriminator_is_penalised_per_logit_on_its_whole_packed_input()
 
     disc, g1 = PackedLinear(), gamma()
     assert torch.allclose(gradient_norm_penalty(disc, batch(16)), disc.w.detach().pow(2).sum())
-    assert torch.allclose(NonSaturatingLoss(r1=g1).penalty(disc, batch(16), batch(16)),
+    assert torch.allclose(discriminator_penalty(NonSaturatingLoss(r1=g1), disc, batch(16), batch(16)),
                           g1 / 2 * disc.w.detach().pow(2).sum())
 
 
@@ -132,25 +133,25 @@ def test_penalties_are_off_by_default_and_cost_nothing(loss):
         def forward(self, x):
             raise AssertionError("the discriminator must not run when R1 and R2 are off")
 
-    assert loss.penalty(Untouchable(), batch(), batch()) is None
+    assert discriminator_penalty(loss, Untouchable(), batch(), batch()) is None
 
 
 def test_wgan_gp_adds_r1_to_its_own_penalty():
     disc, g1 = Linear(), gamma()
     real, fake = batch(), batch()
     state = torch.get_rng_state()
-    plain = WassersteinGPLoss().penalty(disc, real, fake)
+    plain = discriminator_penalty(WassersteinGPLoss(), disc, real, fake)
     torch.set_rng_state(state)  # the same interpolates
-    with_r1 = WassersteinGPLoss(r1=g1).penalty(disc, real, fake)
+    with_r1 = discriminator_penalty(WassersteinGPLoss(r1=g1), disc, real, fake)
     assert torch.allclose(with_r1 - plain, g1 / 2 * disc.w.detach().pow(2).sum())
-    assert torch.allclose(WassersteinLoss(r2=g1).penalty(disc, real, fake), g1 / 2 * disc.w.detach().pow(2).sum())
+    assert torch.allclose(discriminator_penalty(WassersteinLoss(r2=g1), disc, real, fake), g1 / 2 * disc.w.detach().pow(2).sum())
 
 
 def test_penalty_leaves_its_inputs_and_the_generator_alone():
     gen = nn.Linear(3, DIM).double()
     real, fake = batch(8), gen(torch.randn(8, 3, dtype=torch.float64))
     disc = Linear()
-    NonSaturatingLoss(r1=1.0, r2=1.0).penalty(disc, real, fake).backward()
+    discriminator_penalty(NonSaturatingLoss(r1=1.0, r2=1.0), disc, real, fake).backward()
     assert not real.requires_grad and real.grad is None
     assert all(p.grad is None for p in gen.parameters()), "R2 must treat the fakes as constants"
     assert torch.allclose(disc.w.grad, 2 * disc.w.detach())  # d/dw of (1/2 + 1/2)||w||^2
@@ -252,7 +253,7 @@ def test_unknown_loss_option_names_the_valid_ones(registry):
 def test_zero_weights_are_accepted_and_stored_as_floats():
     loss = NonSaturatingLoss(r1=0, r2=2)
     assert (loss.r1, loss.r2) == (0.0, 2.0) and isinstance(loss.r2, float)
-    assert RelativisticPairingLoss(gamma=0).penalty(Linear(), batch(), batch()) is None
+    assert discriminator_penalty(RelativisticPairingLoss(gamma=0), Linear(), batch(), batch()) is None
 
 
 def test_nonsat_with_r1_and_r2_trains_end_to_end(tmp_path, registry, plugin_manager):

@@ -15,7 +15,10 @@ The penalty is differentiated with respect to D's parameters, so the input gradi
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Mapping
+from dataclasses import dataclass
 from numbers import Real
 
 import torch
@@ -84,3 +87,41 @@ def penalty_weight(option: str, value: object) -> float:
         raise ConfigError(f"loss.{option} must be a finite number >= 0 (0 turns it off), "
                           f"e.g. --set loss.{option}=10; got {value!r}")
     return float(value)  # type: ignore[arg-type]
+
+
+PENALTY_OPTIONS: tuple[str, ...] = ("r1", "r2")
+"""The loss options that are penalty weights: the training step's, accepted with any loss."""
+
+
+@dataclass(frozen=True)
+class Penalties:
+    """The R1 and R2 weights of a run, each a finite number >= 0 (0: that term is off).
+
+    A value rather than two loose floats, so that what the step applies is checked once, where it
+    is made, with the same message as ``--set loss.r1=...``.
+    """
+
+    r1: float = 0.0
+    r2: float = 0.0
+
+    def __post_init__(self) -> None:
+        for option in PENALTY_OPTIONS:
+            object.__setattr__(self, option, penalty_weight(option, getattr(self, option)))
+
+    @classmethod
+    def from_mapping(cls, weights: Mapping[str, object]) -> Penalties:
+        """From ``{"r1": ..., "r2": ...}`` (a loss's ``default_penalties``); a missing key is 0."""
+        unknown = sorted(set(weights) - set(PENALTY_OPTIONS))
+        if unknown:
+            raise ConfigError(f"unknown penalty weight {', '.join(map(repr, unknown))}; "
+                              f"the weights are {', '.join(PENALTY_OPTIONS)}")
+        return cls(**weights)  # type: ignore[arg-type]  # checked in __post_init__
+
+    def replace(self, **weights: float) -> Penalties:
+        """A copy with some weights changed (and checked)."""
+        return dataclasses.replace(self, **weights)
+
+    @property
+    def off(self) -> bool:
+        """Both weights 0: the step then adds nothing and never calls D for a penalty."""
+        return self.r1 == 0 and self.r2 == 0

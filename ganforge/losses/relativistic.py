@@ -14,14 +14,17 @@ basins; R1 and R2 together make the regularised game locally convergent (the pap
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ganforge.losses.base import GanLoss
-from ganforge.losses.regularizers import penalty_weight, r1_r2_penalty
+from ganforge.losses.regularizers import penalty_weight
+
+GAMMA = 0.01
+"""R3GAN's penalty weight as rpgan's default for both R1 and R2 (see the class docstring)."""
 
 
 def _check_pairs(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> None:
@@ -43,7 +46,9 @@ class RelativisticPairingLoss(GanLoss):
     the default MLPs (5,000 steps, seeds 0-4: all 8 modes in every run and 72 % high-quality
     samples on average, against 47-50 % for the larger values, which also missed modes in some
     runs). It is only a default: recipes, especially for image data, may override it with
-    ``--set loss.gamma=...``.
+    ``--set loss.gamma=...``, which sets both weights; ``--set loss.r1=...`` or ``loss.r2=...``
+    sets one of them (and wins over ``gamma`` for that one). The penalties themselves are the
+    training step's, as for every loss (ganforge.losses.penalties); this loss declares the weights.
 
     Training defaults follow the paper's optimiser: Adam with beta1 = 0 and beta2 = 0.99 (the
     value its beta2 schedule ends at; it starts at 0.9) and lr 2e-4 (the start of its lr schedule,
@@ -53,10 +58,14 @@ class RelativisticPairingLoss(GanLoss):
     defaults: ClassVar[dict[str, Any]] = {
         "n_critic": 1, "optimizer": "adam", "lr_g": 2e-4, "lr_d": 2e-4, "betas": (0.0, 0.99),
     }
+    default_penalties: ClassVar[Mapping[str, float]] = {"r1": GAMMA, "r2": GAMMA}
     g_needs_real: ClassVar[bool] = True
 
-    def __init__(self, gamma: float = 0.01) -> None:
-        self.gamma = penalty_weight("gamma", gamma)
+    def __init__(self, gamma: float = GAMMA) -> None:
+        """``gamma``: the weight of both R1 and R2, R3GAN's single knob (checked under its own
+        name, so a bad value is reported as ``loss.gamma``)."""
+        gamma = penalty_weight("gamma", gamma)
+        super().__init__(r1=gamma, r2=gamma)
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         """mean_i softplus(-(D(x_i) - D(G(z_i)))) = -mean_i log sigmoid(D(x_i) - D(G(z_i)))."""
@@ -69,7 +78,3 @@ class RelativisticPairingLoss(GanLoss):
             raise ValueError("rpgan's g_loss needs real_logits (the loss sets g_needs_real = True)")
         _check_pairs(real_logits, fake_logits)
         return F.softplus(real_logits - fake_logits).mean()
-
-    def penalty(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
-        """R1 + R2 with the same weight: (gamma/2)(E||grad D(real)||^2 + E||grad D(fake)||^2)."""
-        return r1_r2_penalty(disc, real, fake, r1=self.gamma, r2=self.gamma)

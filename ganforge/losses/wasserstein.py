@@ -1,8 +1,9 @@
 """Wasserstein GANs: weight clipping (Arjovsky et al. 2017) and gradient penalty (Gulrajani et al. 2017).
 
-Both also take the zero-centred R1/R2 penalties of Mescheder et al. (2018) as options
-(``loss.r1``, ``loss.r2``, default 0 = off), which that paper studies on WGAN-style critics too;
-they are added to, not substituted for, clipping or the one-centred WGAN-GP penalty.
+The zero-centred R1/R2 penalties of Mescheder et al. (2018), which that paper studies on
+WGAN-style critics too, apply here as with every loss (``loss.r1``, ``loss.r2``, default 0 = off;
+the training step adds them, see ganforge.losses.penalties): they are added to, not substituted
+for, clipping or the one-centred WGAN-GP penalty.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import torch
 from torch import nn
 
 from ganforge.errors import ConfigError
-from ganforge.losses.base import GanLoss
-from ganforge.losses.regularizers import penalty_weight, r1_r2_penalty
+from ganforge.losses.base import GanLoss, R1R2Attributes
+from ganforge.losses.regularizers import penalty_weight
 
 
-class WassersteinLoss(GanLoss):
+class WassersteinLoss(R1R2Attributes, GanLoss):
     """WGAN: critic maximises E[D(x)] - E[D(G(z))], weights clipped to [-clip, clip]."""
 
     defaults: ClassVar[dict[str, Any]] = {
@@ -28,17 +29,13 @@ class WassersteinLoss(GanLoss):
         if clip <= 0:
             raise ConfigError(f"loss.clip must be positive, got {clip}")
         self.clip = float(clip)
-        self.r1, self.r2 = penalty_weight("r1", r1), penalty_weight("r2", r2)
+        super().__init__(r1=r1, r2=r2)
 
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         return fake_logits.mean() - real_logits.mean()
 
     def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
         return -fake_logits.mean()
-
-    def penalty(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
-        """The optional R1/R2 terms; ``None`` (free) when both are 0."""
-        return r1_r2_penalty(disc, real, fake, r1=self.r1, r2=self.r2)
 
     @torch.no_grad()
     def after_d_step(self, disc: nn.Module) -> None:
@@ -55,15 +52,15 @@ class WassersteinGPLoss(WassersteinLoss):
 
     def __init__(self, weight: float = 10.0, r1: float = 0.0, r2: float = 0.0) -> None:
         self.weight = penalty_weight("weight", weight)
-        self.r1, self.r2 = penalty_weight("r1", r1), penalty_weight("r2", r2)
+        GanLoss.__init__(self, r1=r1, r2=r2)  # not WassersteinLoss's: WGAN-GP has no clip
 
     def penalty(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """The one-centred penalty on random interpolates, this loss's own term; R1/R2, when on,
+        are the training step's."""
         eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)
         x_hat = (eps * real + (1 - eps) * fake.detach()).requires_grad_(True)
         (grad,) = torch.autograd.grad(disc(x_hat).sum(), x_hat, create_graph=True)
-        gp = self.weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
-        zero_centred = super().penalty(disc, real, fake)
-        return gp if zero_centred is None else gp + zero_centred
+        return self.weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
     def after_d_step(self, disc: nn.Module) -> None:
         return None

@@ -80,7 +80,12 @@ def build_models(config: RunConfig, registry: Registry, info: DataInfo) -> tuple
 
 
 def build_loss(config: RunConfig, registry: Registry) -> GanLoss:
-    return registry.get("loss", config.loss).build(**config.section("loss"))
+    """The loss with its R1/R2 weights set as ``loss.penalties``: ``loss.r1`` and ``loss.r2`` are
+    the training step's options, so they are split off before the factory is called and any
+    loss, a plugin's included, takes them."""
+    from ganforge.losses import build_with_penalties
+
+    return build_with_penalties(registry.get("loss", config.loss), config.section("loss"))
 
 
 def build_optimizer(name: str, params: list[nn.Parameter], lr: float,

@@ -15,6 +15,10 @@ With ``--precision fp16`` each backward runs on a scaled loss and each optimiser
 its gradient scaler (:meth:`Seam.grad_scaler`); a step the scaler skipped for overflowing
 gradients is counted in the :class:`StepResult`.
 
+R1 and R2 are applied here, for every loss, built-in or plugin, with the weights in
+``loss.penalties`` (the loss's declared defaults under ``--set loss.r1`` / ``loss.r2``;
+:mod:`ganforge.losses.penalties`), added to D's loss with the loss's own term (WGAN-GP's).
+
 With a class-conditional pair (``classes``; :mod:`ganforge.train.conditioning`) the stream gives
 labelled batches, the fake batch is drawn with the real batch's classes, and the loss sees D
 through :class:`WithLabels`.
@@ -33,7 +37,7 @@ import torch
 from torch import nn
 
 from ganforge.data.base import Batch
-from ganforge.losses import GanLoss
+from ganforge.losses import GanLoss, discriminator_penalty
 from ganforge.train.conditioning import WithLabels
 from ganforge.runtime.seam import Seam, no_scaling
 
@@ -151,7 +155,7 @@ class GanStep:
                         fake_d = G(self.noise(labels))
                 real_logits, fake_logits = score_pair(D, real, fake_d)
                 d_loss = loss.d_loss(real_logits.float(), fake_logits.float())  # losses in float32
-                penalty = loss.penalty(D, real, fake_d)
+                penalty = discriminator_penalty(loss, D, real, fake_d)  # its own term, R1, R2
                 if penalty is not None:
                     d_loss = d_loss + penalty.float()
             self.opt_d.zero_grad(set_to_none=True)
