@@ -1,5 +1,5 @@
 """Each core loss on the bundled MNIST subset: the last picture, LeNet-FID, precision/recall and
-coverage of each, for docs/results.md.
+coverage of each, for docs/experiments.md.
 
     python scripts/mnist_losses.py --out runs/mnist-losses                  # 5,000 steps each
     python scripts/mnist_losses.py --losses nonsat rpgan --steps 2000 --seed 1
