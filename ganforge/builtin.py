@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ganforge.data.digits import Digits
 from ganforge.data.folder import ImageFolder
-from ganforge.data.mixtures import grid25, ring8
+from ganforge.data.mixtures import MIXTURE_DEFAULTS, grid25, ring8
 from ganforge.data.mnist import MNIST
 from ganforge.hookspecs import Register, hookimpl
 from ganforge.losses import (
@@ -47,8 +47,8 @@ def ganforge_register_losses(register: Register) -> None:
 @hookimpl
 def ganforge_register_datasets(register: Register) -> None:
     register("mnist", MNIST, "MNIST digits: IDX files from data.root/$GANFORGE_DATA, else 5,000 bundled")
-    register("ring8", ring8, "8 Gaussians on the unit circle, std 0.01 (PacGAN)")
-    register("grid25", grid25, "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN)")
+    register("ring8", ring8, "8 Gaussians on the unit circle, std 0.01 (PacGAN)", defaults=MIXTURE_DEFAULTS)
+    register("grid25", grid25, "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN)", defaults=MIXTURE_DEFAULTS)
     register("folder", ImageFolder, "your images: PNG/JPEG under data.root, resized and cropped to data.size, "
              "data.channels 1 or 3; subfolders are classes")
     register("digits", Digits, "scikit-learn's 8x8 digits (1,797 images), for fast tests")

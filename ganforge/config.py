@@ -1,43 +1,34 @@
-"""RunConfig: what a run needs, merged from defaults, the loss's own needs, TOML and flags.
+"""RunConfig, the settings a user gave, and ResolvedConfig, the settings a run uses.
 
-Order of precedence, lowest first: ganforge's defaults, the loss plugin's declared defaults
-(e.g. WGAN's n_critic 5 and RMSprop 5e-5), the ``--config`` TOML file, then command-line flags and
-``--set`` options. Fields left ``None`` mean "not chosen yet" until :meth:`RunConfig.resolved`.
+Precedence, lowest first: ganforge's defaults (:mod:`ganforge.settings`), the data set's and then
+the loss's declared defaults (the 2-D mixtures' z_dim 2, WGAN's n_critic 5 and RMSprop 5e-5), a
+``--recipe``, the ``--config`` TOML file, command-line flags, then ``--set`` options. A
+``RunConfig`` field left ``None`` means "not chosen"; :func:`ganforge.resolve.resolve_settings`
+(registry, resume) or :meth:`RunConfig.resolved` (no registry) fills it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomllib
 
+from ganforge import settings
 from ganforge.errors import ConfigError
+from ganforge.settings import OPTION_SECTIONS, SETTING, check_type
 
-OPTION_SECTIONS = ("gen", "disc", "loss", "data", "metric")
-OPTIMIZERS = ("adam", "rmsprop", "sgd")
-DEVICES = ("auto", "cpu", "cuda")
-
-# ganforge's own defaults for what a loss may override: the DCGAN-paper Adam settings.
-TRAINING_DEFAULTS: dict[str, Any] = {
-    "steps": 12000,
-    "batch_size": 64,
-    "z_dim": 100,
-    "n_critic": 1,
-    "optimizer": "adam",
-    "lr_g": 2e-4,
-    "lr_d": 2e-4,
-    "betas": (0.5, 0.999),
-    "ema": 0.999,
-}
+__all__ = ["OPTION_SECTIONS", "ResolvedConfig", "RunConfig", "apply_set", "check_type", "load_toml",
+           "merge_settings", "parse_value"]
 
 
 @dataclass
 class RunConfig:
-    """Everything a training run needs. ``None`` fields are filled by :meth:`resolved`."""
+    """The settings a user gave (flags, TOML, Python). ``None`` fields are not chosen yet; the
+    resolution fills them (see :class:`ResolvedConfig`). Its fields are the rows of
+    :data:`ganforge.settings.SETTINGS`, plus the component ``options``."""
 
     gen: str = "mlp"
     disc: str | None = None
@@ -59,7 +50,7 @@ class RunConfig:
     precision: str = "fp32"
     seed: int = 0
     device: str = "auto"
-    threads: int = 0
+    threads: int | str = 0  # "auto" or 0: measured
     out: str | None = None
     log_every: int = 100
     sample_every: int = 1000
@@ -77,75 +68,38 @@ class RunConfig:
         """The ``--set name.key=value`` options of one section (``gen``, ``disc``, ...)."""
         return dict(self.options.get(name, {}))
 
-    def resolved(self, *component_defaults: dict[str, Any]) -> RunConfig:
-        """A copy with every ``None`` filled from the components' declared defaults (later ones
-        win: the trainer passes the data set's, then the loss's), then from ganforge's."""
-        merged = dict(TRAINING_DEFAULTS)
+    def resolved(self, *component_defaults: dict[str, Any]) -> ResolvedConfig:
+        """Every unset setting filled, without a registry: from the components' declared
+        defaults (later ones win: the data set's, then the loss's), then ganforge's; ``disc``
+        follows ``gen``. Checked once, here. :func:`ganforge.resolve.resolve_settings` is the
+        full resolution (names checked, the discriminator's fallback, resume)."""
+        values = self.to_dict()
+        if values["disc"] is None:
+            values["disc"] = values["gen"]
         for defaults in component_defaults:
-            merged.update(defaults)
-        out = dataclasses.replace(self, options={k: dict(v) for k, v in self.options.items()})
-        for key, default in merged.items():
-            if getattr(out, key) is None:
-                setattr(out, key, default)
-        if out.disc is None:
-            out.disc = out.gen
-        if out.betas is not None:
-            out.betas = tuple(float(b) for b in out.betas)  # type: ignore[assignment]
-        out.validate()
-        return out
+            for key, value in defaults.items():
+                if values.get(key) is None:
+                    values[key] = value
+        for setting in settings.SETTINGS:
+            if values.get(setting.name) is None:
+                values[setting.name] = setting.default
+        settings.validate(values)
+        if values["out"] is None:
+            from ganforge.run.folder import default_out
+
+            values["out"] = str(default_out(values["data"], values["gen"], values["loss"]))
+        return ResolvedConfig.from_values(values)
 
     def validate(self) -> None:
-        """Refuse values that cannot work, naming the flag and a valid example."""
-        positive = ("steps", "batch_size", "z_dim", "keep")
-        for name in positive:
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ConfigError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
-        for name in ("log_every", "sample_every", "ckpt_every", "eval_every"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{_flag(name)} must be 0 (off) or positive, got {getattr(self, name)}")
-        if self.n_critic is not None and self.n_critic < 1:
-            raise ConfigError(f"--n-critic must be at least 1, got {self.n_critic}")
-        for name in ("lr_g", "lr_d"):
-            value = getattr(self, name)
-            if value is not None and not (value > 0 and math.isfinite(value)):
-                raise ConfigError(f"--{_flag(name)} must be a positive learning rate, got {value}")
-        if self.ema is not None and not (isinstance(self.ema, (int, float)) and 0 <= self.ema < 1):
-            raise ConfigError(f"--ema must be a decay in [0, 1) such as 0.999 (0 turns it off), got {self.ema!r}")
-        if not (isinstance(self.ema_rampup, (int, float)) and not isinstance(self.ema_rampup, bool)
-                and self.ema_rampup > 0 and math.isfinite(self.ema_rampup)):
-            raise ConfigError(f"--ema-rampup must be a positive number such as 1 (the default) or 4, got "
-                              f"{self.ema_rampup!r}")
-        if self.lr_schedule not in ("constant", "linear", "cosine"):
-            raise ConfigError(f"--lr-schedule must be constant, linear or cosine, got {self.lr_schedule!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**63:
-            raise ConfigError(f"--seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ConfigError(f"--precision must be fp32, bf16 or fp16, got {self.precision!r}")
-        if self.on_nan not in ("stop", "skip"):
-            raise ConfigError(f"--on-nan must be stop or skip, got {self.on_nan!r}")
-        if not isinstance(self.warmup, int) or self.warmup < 0:
-            raise ConfigError(f"--warmup must be a number of steps >= 0, got {self.warmup!r}")
-        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
-            raise ConfigError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}")
-        if not isinstance(self.threads, int) or self.threads < 0:
-            raise ConfigError(f"threads must be 0 (auto: measured) or a positive count, got {self.threads!r}")
-        if self.device not in DEVICES:
-            raise ConfigError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
-        if self.betas is not None and (len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)):
-            raise ConfigError(f"betas must be two numbers in [0, 1), got {self.betas}")
-        for section in self.options:
-            if section not in OPTION_SECTIONS:
-                raise ConfigError(
-                    f"unknown option section {section!r}; use one of {', '.join(OPTION_SECTIONS)} "
-                    f"(e.g. --set gen.hidden=256,512)"
-                )
+        """Refuse values that cannot work, naming the flag and what would (the table's rules)."""
+        settings.validate(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
-        """Build from a mapping (TOML or config.json), refusing unknown keys by name."""
+        """Build from a mapping (a TOML file, a run's record), refusing unknown keys by name."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -159,31 +113,70 @@ class RunConfig:
         return cls(**values)
 
 
-_KINDS: dict[str, tuple[type, ...]] = {"int": (int,), "float": (int, float), "str": (str,), "bool": (bool,)}
+@dataclass(frozen=True)
+class ResolvedConfig:
+    """The settings a run uses: every one chosen and checked, none ``None`` that always has a
+    value. Frozen, so what the trainer, the record and the hooks see cannot drift apart; make a
+    changed copy with ``dataclasses.replace``. ``to_dict()`` has :class:`RunConfig`'s keys, so a
+    record of it reads back with :meth:`RunConfig.from_dict`."""
 
+    gen: str
+    disc: str
+    loss: str
+    data: str
+    steps: int
+    batch_size: int
+    z_dim: int
+    lr_g: float
+    lr_d: float
+    optimizer: str
+    betas: tuple[float, float]
+    n_critic: int
+    ema: float
+    ema_rampup: float
+    lr_schedule: str
+    warmup: int
+    on_nan: str
+    precision: str
+    seed: int
+    device: str
+    threads: int  # 0: auto
+    out: str
+    log_every: int
+    sample_every: int
+    ckpt_every: int
+    keep: int
+    eval_every: int
+    eval_metrics: tuple[str, ...]
+    eval_samples: int
+    resume: bool
+    from_step: int | None
+    recipe: str | None
+    options: dict[str, dict[str, Any]]
 
-def check_type(key: str, value: Any) -> None:
-    """A config value of the wrong type (TOML ``steps = "ten"``) gets a message naming the key."""
-    if value is None or key == "options":
-        if key == "options" and not (value is None or isinstance(value, dict)):
-            raise ConfigError(f"config key 'options' must be a table of option tables, got {value!r}")
-        return
-    annotation = str(RunConfig.__dataclass_fields__[key].type)
-    if annotation.startswith("tuple"):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key {key!r} must be a list such as [0.5, 0.999], got {value!r}")
-        if key == "betas" and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-            raise ConfigError(f"config key 'betas' must be two numbers such as [0.5, 0.999], got {value!r}")
-        return
-    kind = annotation.split("|")[0].strip()
-    expected = _KINDS.get(kind)
-    if expected is None:
-        return
-    wrong_bool = isinstance(value, bool) and kind != "bool"
-    if wrong_bool or not isinstance(value, expected):
-        example = {"int": "12000", "float": "2e-4", "str": '"mnist"', "bool": "true"}[kind]
-        raise ConfigError(f"config key {key!r} must be {'a number' if kind in ('int', 'float') else 'a ' + kind}"
-                          f" such as {key} = {example}, got {value!r}")
+    @classmethod
+    def from_values(cls, values: dict[str, Any]) -> ResolvedConfig:
+        """From complete, checked values: numbers and lists in their canonical types."""
+        values = dict(values)
+        for setting in settings.SETTINGS:
+            value = values[setting.name]
+            if setting.kind == "float":
+                values[setting.name] = float(value)
+            elif setting.kind == "pair":
+                values[setting.name] = tuple(float(v) for v in value)
+            elif setting.kind == "names":
+                values[setting.name] = tuple(value)
+            elif setting.kind == "threads":
+                values[setting.name] = settings.parse_threads(value)
+        values["options"] = {k: dict(v) for k, v in (values.get("options") or {}).items()}
+        return cls(**values)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """The ``--set name.key=value`` options of one section (``gen``, ``disc``, ...)."""
+        return dict(self.options.get(name, {}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def merge_settings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -196,10 +189,6 @@ def merge_settings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, 
     if options:
         merged["options"] = options
     return merged
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
 
 
 def parse_value(text: str) -> Any:
@@ -251,7 +240,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: component options go in tables such as [gen] or [loss], not in an "
                           f"'options' key")
     for key, value in raw.items():
-        if key in RunConfig.__dataclass_fields__ and not (key in OPTION_SECTIONS and isinstance(value, dict)):
+        if key in SETTING and not (key in OPTION_SECTIONS and isinstance(value, dict)):
             check_type(key, value)
     options = {k: raw.pop(k) for k in list(raw) if k in OPTION_SECTIONS and isinstance(raw[k], dict)}
     for section, table in options.items():  # TOML cannot hold `loss = "x"` and a [loss] table both

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ganforge.errors import DuplicateComponentError, PluginError, UnknownComponentError
@@ -42,6 +43,13 @@ class Component:
     factory: Callable[..., Any]
     description: str
     provider: Provider
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def run_defaults(self) -> dict[str, Any]:
+        """The run settings this component declares it needs: what ``register(...,
+        defaults=...)`` gave, on top of a ``defaults`` mapping on the factory (a loss's
+        ``ClassVar``), which plugins written before ``defaults=`` use."""
+        return {**dict(getattr(self.factory, "defaults", None) or {}), **self.defaults}
 
     def build(self, **kwargs: Any) -> Any:
         """Call the factory, turning an unexpected keyword into a message that names the option."""
@@ -92,10 +100,12 @@ class Registry:
         self._clashes: dict[tuple[str, str], list[Component]] = {}
 
     def register_callback(self, kind: str, provider: Provider) -> Callable[..., None]:
-        """Return the ``register(name, factory, description=None)`` callback handed to one hook."""
+        """Return the ``register(name, factory, description=None, defaults=None)`` callback
+        handed to one hook (see :class:`ganforge.hookspecs.Register`)."""
 
-        def register(name: str, factory: Callable[..., Any], description: str | None = None) -> None:
-            self.add(kind, name, factory, description=description, provider=provider)
+        def register(name: str, factory: Callable[..., Any], description: str | None = None,
+                     defaults: Mapping[str, Any] | None = None) -> None:
+            self.add(kind, name, factory, description=description, provider=provider, defaults=defaults)
 
         return register
 
@@ -107,8 +117,10 @@ class Registry:
         *,
         description: str | None = None,
         provider: Provider = Provider("direct"),
+        defaults: Mapping[str, Any] | None = None,
     ) -> None:
-        """Validate and store one component; refuse a duplicate naming both providers."""
+        """Validate and store one component; refuse a duplicate naming both providers.
+        ``defaults``: run settings the component needs (checked when a run uses it)."""
         if kind not in self._items:
             raise PluginError(f"{provider} registered unknown kind {kind!r}; kinds are {KINDS}")
         if not isinstance(name, str) or not name or name != name.strip():
@@ -116,7 +128,10 @@ class Registry:
         if not callable(factory):
             raise PluginError(f"{provider} registered {kind} {name!r} with a non-callable factory")
         text = description or _first_line(getattr(factory, "__doc__", None))
-        component = Component(kind, name, factory, _first_line(text), provider)
+        if defaults is not None and not isinstance(defaults, Mapping):
+            raise PluginError(f"{provider} registered {kind} {name!r} with defaults that are not a mapping: "
+                              f"{defaults!r}")
+        component = Component(kind, name, factory, _first_line(text), provider, dict(defaults or {}))
         existing = self._items[kind].get(name)
         if existing is None:
             self._items[kind][name] = component

@@ -31,8 +31,9 @@ class GaussianMixture(SampledDataset):
         return self.modes[which] + self.std * noise
 
 
-# PacGAN's 2-D experiments: 2-D noise, batches of 100. Declared as the factories' run defaults;
-# the user's flags override them.
+# PacGAN's 2-D experiments: 2-D noise, batches of 100. Declared as run defaults where the data
+# sets are registered (``register(..., defaults=MIXTURE_DEFAULTS)``); a recipe, --config, flags
+# and --set override them.
 MIXTURE_DEFAULTS = {"z_dim": 2, "batch_size": 100}
 
 
@@ -47,6 +48,3 @@ def grid25(spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
     axis = torch.arange(-2, 3, dtype=torch.float64) * spacing
     xs, ys = torch.meshgrid(axis, axis, indexing="ij")
     return GaussianMixture(torch.stack([xs.flatten(), ys.flatten()], dim=1), std)
-
-
-ring8.defaults = grid25.defaults = MIXTURE_DEFAULTS  # type: ignore[attr-defined]
