@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.ganforge-installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test lint bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/*.h csrc/*.inc csrc/cuda/*)
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet setuptools wheel ninja
-	$(BIN)/pip install --quiet --no-build-isolation -e ".[test]"
+	$(BIN)/pip install --quiet --no-build-isolation -e ".[test,lint]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,6 +28,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check ganforge && $(BIN)/mypy ganforge
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only
