@@ -116,8 +116,7 @@ class MLPGenerator(nn.Module):
 
     Defaults depend on the data: images get the tutorial's network above; low-dimensional data
     (at most 16 values, e.g. the 2-D mixtures) gets PacGAN's 2-D generator, 4 x 400 with
-    BatchNorm (measured on grid25, 5k steps: 23/25 modes and 40 % high-quality samples, against
-    21/25 and 2 % with the MNIST network).
+    BatchNorm, which covers more modes there (see docs/experiments.md).
 
     ``classes=K`` (off by default) feeds the first layer a one-hot discrete code next to z (see
     :class:`DiscreteCode`), so the network can map K classes to separate regions. Against a
