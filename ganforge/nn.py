@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from ganforge.ops import dense_act
-from ganforge.ops.batch_norm import batch_norm_train
 from ganforge.ops.activations import activation
+from ganforge.ops.batch_norm import batch_norm_train
 
 
 class FusedDense(nn.Linear):

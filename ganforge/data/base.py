@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar, cast, overload
 
 import torch
 
@@ -13,6 +13,8 @@ from ganforge.errors import ConfigError
 
 Batch = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 """A training batch: samples, or ``(samples, labels)`` from a labelled stream."""
+
+BatchT = TypeVar("BatchT", torch.Tensor, tuple[torch.Tensor, torch.Tensor])
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,9 @@ class GanDataset(ABC):
         has none. A data set with labels also offers :meth:`labelled_batches`."""
         return None
 
-    def labelled_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def labelled_batches(
+        self, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """An endless stream of ``(samples, labels)`` for class-conditional training, under the
         same rules as :meth:`batches`. A data set whose :attr:`labels` are set but which does not
         override this cannot be trained class-conditionally: say so, with the fix, not a traceback."""
@@ -90,14 +94,15 @@ class TensorDataset(GanDataset):
     def labels(self) -> torch.Tensor | None:
         return self.train_labels
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> EpochBatches:
+    def batches(self, batch_size: int, generator: torch.Generator) -> EpochBatches[torch.Tensor]:
         self._check_batch_size(batch_size)
         return EpochBatches(self.train, batch_size, generator)
 
-    def labelled_batches(self, batch_size: int, generator: torch.Generator) -> EpochBatches:
+    def labelled_batches(self, batch_size: int,
+                         generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Like :meth:`batches` (the very same order of samples), each batch with its labels."""
         if self.train_labels is None:
-            return super().labelled_batches(batch_size, generator)  # type: ignore[return-value]
+            return super().labelled_batches(batch_size, generator)
         self._check_batch_size(batch_size)
         return EpochBatches(self.train, batch_size, generator, labels=self.train_labels)
 
@@ -131,11 +136,17 @@ class SampledDataset(GanDataset):
         return self.sample(n, generator)
 
 
-class EpochBatches:
+class EpochBatches(Generic[BatchT]):
     """Batches of a fixed set, reshuffled every epoch with ``generator``; the ragged last batch of
     an epoch is dropped. Its state, the generator's state when the epoch's order was drawn and the
     position in that order, lets a resumed run continue mid-epoch with the very same batches."""
 
+    @overload
+    def __init__(self: EpochBatches[torch.Tensor], samples: torch.Tensor, batch_size: int,
+                 generator: torch.Generator, labels: None = None) -> None: ...
+    @overload
+    def __init__(self: EpochBatches[tuple[torch.Tensor, torch.Tensor]], samples: torch.Tensor, batch_size: int,
+                 generator: torch.Generator, labels: torch.Tensor) -> None: ...
     def __init__(self, samples: torch.Tensor, batch_size: int, generator: torch.Generator,
                  labels: torch.Tensor | None = None) -> None:
         self.samples, self.batch_size, self.generator = samples, batch_size, generator
@@ -144,17 +155,17 @@ class EpochBatches:
         self.epoch_rng = generator.get_state()
         self.position = 0
 
-    def __iter__(self) -> EpochBatches:
+    def __iter__(self) -> EpochBatches[BatchT]:
         return self
 
-    def __next__(self) -> Batch:
+    def __next__(self) -> BatchT:
         if self.order is None or self.position + self.batch_size > len(self.samples):
             self.epoch_rng = self.generator.get_state()
             self.order = torch.randperm(len(self.samples), generator=self.generator)
             self.position = 0
         index = self.order[self.position : self.position + self.batch_size]
         self.position += self.batch_size
-        return self.samples[index] if self.labels is None else (self.samples[index], self.labels[index])
+        return cast(BatchT, self.samples[index] if self.labels is None else (self.samples[index], self.labels[index]))
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch_rng": self.epoch_rng, "position": self.position, "started": self.order is not None}

@@ -35,14 +35,15 @@ def _size(value: object) -> int:
 def _channels(value: object) -> int:
     if value not in (1, 3):
         raise DataError(f"data.channels must be 1 (grey) or 3 (RGB), such as --set data.channels=3; got {value!r}")
-    return int(value)  # type: ignore[arg-type]
+    return int(value)
 
 
 def _decode(path: Path, size: int, channels: int) -> np.ndarray:
     from PIL import Image, ImageOps
 
-    with Image.open(path) as image:
-        image.load()
+    with Image.open(path) as opened:
+        opened.load()
+        image: Image.Image = opened
         if image.mode in ("RGBA", "LA", "P", "PA") or "transparency" in image.info:
             rgba = image.convert("RGBA")
             image = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)

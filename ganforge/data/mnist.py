@@ -92,6 +92,8 @@ class MNIST(TensorDataset):
     def __init__(self, root: str | None = None, holdout: int = 1000) -> None:
         root = root if root is not None else os.environ.get(DATA_ENV) or None
         self.source = "bundled"
+        train: tuple[np.ndarray, np.ndarray | None]
+        test: tuple[np.ndarray, np.ndarray | None]
         if root is None:
             images, labels = load_bundled()
             if not 0 <= holdout < len(images):

@@ -9,8 +9,8 @@ against ``ganforge._C.activation_names()``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

@@ -30,9 +30,9 @@ class _BatchNorm(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: FunctionCtx, grad_y: torch.Tensor, _mean: torch.Tensor,  # type: ignore[override]
+    def backward(ctx: FunctionCtx, grad_y: torch.Tensor, _mean: torch.Tensor,
                  _var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, None]:
-        x_hat, inv_std, weight = ctx.saved_tensors  # type: ignore[attr-defined]
+        x_hat, inv_std, weight = ctx.saved_tensors  # type: ignore[attr-defined]  # FunctionCtx's stub lacks saved_tensors
         n = grad_y.shape[0]
         grad_bias = grad_y.sum(0)
         grad_weight = (grad_y * x_hat).sum(0)

@@ -78,7 +78,7 @@ def check_grad_z_args(grad: torch.Tensor, y: torch.Tensor, act: int, op: str) ->
         return f"{op}: expected grad of shape {_shape(y)} like the output, got {_shape(grad)}"
 
     torch._check(grad.dim() == y.dim(), shape_message)
-    for got, want in zip(grad.shape, y.shape):
+    for got, want in zip(grad.shape, y.shape, strict=True):
         torch._check(got == want, shape_message)
     check_same_dtype_and_device(grad, "grad", y, "output", op)
 
