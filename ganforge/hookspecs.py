@@ -70,6 +70,10 @@ def ganforge_register_losses(register: Register) -> None:
 
     :param register: ``factory(**options)`` returns a :class:`ganforge.losses.GanLoss`; its
         ``defaults`` declare the training settings the loss needs (n_critic, optimiser, rates).
+        Its ``default_penalties`` declare R1/R2 weights (``{"r1": ..., "r2": ...}``, each 0 when
+        left out): the training step applies R1 and R2 for every loss, and ``--set loss.r1`` /
+        ``loss.r2`` override the weights. Those two options are taken out before the factory is
+        called, so the factory never receives them.
     """
 
 

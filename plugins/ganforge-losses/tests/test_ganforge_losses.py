@@ -12,8 +12,10 @@ import pytest
 import torch
 
 from ganforge import RunConfig, Trainer
+from ganforge.losses import Penalties
 from ganforge.plugins import build_registry, get_plugin_manager
 from ganforge.testing import check_loss
+from ganforge.train.build import build_loss
 
 LOSSES = [ganforge_losses.HingeLoss(), ganforge_losses.LeastSquaresLoss(), ganforge_losses.RelativisticAverageLoss()]
 
@@ -81,6 +83,16 @@ def test_ragan_trains_end_to_end(tmp_path):
     rows = [json.loads(line) for line in trainer.paths.metrics.read_text().splitlines()]
     assert rows and rows[-1]["step"] == 10
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in rows)
+
+
+@pytest.mark.parametrize("name", ["hinge", "lsgan", "ragan"])
+def test_r1_and_r2_are_ganforges_options_for_every_loss_here(name):
+    """The losses declare no penalty and accept no r1/r2, yet the run's options reach the step."""
+    pm = get_plugin_manager(entry_points=False, extra=[ganforge_losses])
+    registry = build_registry(pm)
+    config = RunConfig(loss=name, options={"loss": {"r1": 10, "r2": 0.5}})
+    assert build_loss(config, registry).penalties == Penalties(10.0, 0.5)
+    assert build_loss(RunConfig(loss=name), registry).penalties == Penalties(0.0, 0.0)
 
 
 def test_registered_through_the_entry_point(tmp_path):
