@@ -156,3 +156,40 @@ def test_eval_says_which_metrics_do_not_apply_and_why(tmp_path, capsys):
     assert main(["eval", str(out), "-n", "20"]) == 2
     err = capsys.readouterr().err
     assert "no metric applies" in err and "fid, is, kid, legible, prdc: needs a feature extractor for images of shape (3, 8, 8)" in err
+
+
+def test_a_plugin_metric_chooses_its_label_and_format(tmp_path, capsys, monkeypatch):
+    """A metric's display is its own: ganforge eval shows the plugin's label and text."""
+    from ganforge.cli.main import main
+    from ganforge.metrics.base import Metric
+    from ganforge.plugins import get_plugin_manager as real_get
+
+    class Spread(Metric):
+        modalities = ("points",)
+        needs_features = False
+        labels = {"spread_ratio": "spread of fakes / reals"}
+
+        def compute(self, data):
+            return {"spread_ratio": float(data.fake.std() / data.real.std()), "spread_help": 1.0}
+
+        def format(self, values, *, spread=True):
+            return {"spread_ratio": f"{100 * values['spread_ratio']:.1f} per cent"}
+
+    class SpreadPlugin:
+        from ganforge import hookimpl
+
+        @hookimpl
+        def ganforge_register_metrics(self, register):
+            register("spread", Spread, "std of fakes over std of reals")
+
+    import ganforge.plugins as plugins
+
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda **kw: real_get(**{**kw, "extra": [SpreadPlugin()]}))
+    out = tmp_path / "r"
+    assert main(["run", "--data", "ring8", "--steps", "5", "--out", str(out), "--threads", "1",
+                 "--set", "gen.hidden=8", "--set", "disc.hidden=8", "--sample-every", "0"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--metric", "spread", "--json", str(tmp_path / "m.json")]) == 0
+    shown = capsys.readouterr().out
+    assert "spread of fakes / reals" in shown and "per cent" in shown and "spread_help" not in shown
+    assert json.loads((tmp_path / "m.json").read_text())["metrics"]["spread_help"] == 1.0  # the numbers stay whole

@@ -146,3 +146,38 @@ def test_inception_score_bounds():
     one_class = torch.zeros(1000, 10)
     one_class[:, 3] = 1
     assert inception_score(one_class)[0] == pytest.approx(1.0, rel=1e-6)
+
+
+# -- how a metric is displayed -----------------------------------------------------------------
+
+def test_a_metric_declares_its_labels_and_format():
+    from ganforge.metrics.base import Metric
+    from ganforge.metrics.builtin_metrics import FID, KID, PRDC, InceptionScore, Legible, Modes
+
+    assert Metric().format({"x": 1.234567, "y": 2.0, "y_std": 0.01234}) == {"x": "1.235", "y": "2 ± 0.012"}
+    assert Metric().format({"y": 2.0, "y_std": 0.01234}, spread=False) == {"y": "2"}
+    assert Modes().format({"modes": 7.0, "modes_total": 8.0, "high_quality": 91.25, "reverse_kl": 0.0123}) == {
+        "modes": "7 / 8", "high_quality": "91.25", "reverse_kl": "0.0123"}
+    labels = {**FID.labels, **KID.labels, **PRDC.labels, **InceptionScore.labels, **Legible.labels, **Modes.labels}
+    assert labels == {"fid": "FID", "kid": "KID (MMD^2)", "is": "IS", "precision": "precision", "recall": "recall",
+                      "density": "density", "coverage": "coverage", "legible": "legible share",
+                      "classes": "digit classes", "rarest_class": "rarest class share", "modes": "modes captured",
+                      "high_quality": "high-quality %", "reverse_kl": "reverse KL"}
+
+
+def test_the_eval_table_is_rendered_from_the_metrics_declarations():
+    """`ganforge eval` spells no metric's key: each row is its metric's label and format, the
+    real-vs-real column without the spread, and keys no metric claims in the default format."""
+    import inspect
+
+    import ganforge.cli.evaluate as cli
+    from ganforge.metrics.builtin_metrics import KID, Modes
+    from ganforge.metrics.evaluate import EvalResult
+
+    source = inspect.getsource(cli)
+    assert not any(f'"{key}"' in source for key in ("fid", "kid", "modes", "modes_total", "legible", "_std"))
+    result = EvalResult(1, 10, 10, values={"modes": 3.0, "modes_total": 8.0, "kid": 0.5, "kid_std": 0.01, "odd": 2.0},
+                        floor={"kid": 0.001, "kid_std": 0.0001}, metrics={"modes": Modes(), "kid": KID()},
+                        keys={"modes": ["modes", "modes_total"], "kid": ["kid", "kid_std"]})
+    assert cli.rows(result) == [("modes captured", "3 / 8", ""), ("KID (MMD^2)", "0.5 ± 0.01", "0.001"),
+                                ("odd", "2", "")]

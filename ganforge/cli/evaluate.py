@@ -6,12 +6,10 @@ import argparse
 import math
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-LABELS = {"fid": "FID", "kid": "KID (MMD^2)", "is": "IS", "precision": "precision", "recall": "recall",
-          "density": "density", "coverage": "coverage", "legible": "legible share",
-          "classes": "digit classes", "rarest_class": "rarest class share", "modes": "modes captured",
-          "high_quality": "high-quality %", "reverse_kl": "reverse KL"}
-
+if TYPE_CHECKING:
+    from ganforge.metrics.evaluate import EvalResult
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ganforge.cli.args import non_negative_int
@@ -65,16 +63,8 @@ def handle(args: argparse.Namespace) -> int:
                         f"{result.n_real} real", title_justify="left")
     for column in ("metric", "value", "real vs real"):
         table.add_column(column, justify="right" if column != "metric" else "left")
-    for key, value in result.values.items():
-        if key.endswith("_std") or key == "modes_total":
-            continue
-        shown = f"{value:.4g}"
-        if f"{key}_std" in result.values:
-            shown += f" ± {result.values[key + '_std']:.2g}"
-        if key == "modes":
-            shown = f"{int(value)} / {int(result.values['modes_total'])}"
-        floor = result.floor.get(key)
-        table.add_row(LABELS.get(key, key), shown, "" if floor is None else f"{floor:.4g}")
+    for row in rows(result):
+        table.add_row(*row)
     Console().print(table)
     unavailable = {k: v for k, v in result.skipped.items() if not v.startswith("does not apply")}
     if unavailable:  # a metric for other kinds of data is no news; one that lacks features is
@@ -84,3 +74,24 @@ def handle(args: argparse.Namespace) -> int:
             Path(partial).write_text(json.dumps({"run": str(args.run_dir), **result.to_dict()}, indent=2) + "\n")
         print(f"wrote {args.json_path}")
     return 0
+
+
+def rows(result: EvalResult) -> list[tuple[str, str, str]]:
+    """(label, value, real-vs-real value) per shown key, each as its metric declares it
+    (``Metric.labels``, ``Metric.format``); keys no metric claims get the default format."""
+    from ganforge.metrics.base import Metric
+
+    claimed = [(result.metrics[name], result.keys[name]) for name in result.keys if name in result.metrics]
+    unclaimed = [k for k in result.values if not any(k in keys for _, keys in claimed)]
+    out: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+    for metric, keys in [*claimed, (Metric(), unclaimed)]:
+        values = {k: result.values[k] for k in keys if k in result.values}
+        shown = metric.format(values)
+        floor_values = {k: result.floor[k] for k in keys if k in result.floor}
+        floor = metric.format(floor_values, spread=False) if floor_values else {}
+        for key, text in shown.items():
+            if key not in seen:
+                seen.add(key)
+                out.append((metric.labels.get(key, key), text, floor.get(key, "")))
+    return out

@@ -7,6 +7,7 @@ extractors through ``ganforge_register_extractors``. A metric reads generated an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -65,7 +66,8 @@ class EvalData:
 
 
 class Metric:
-    """A sample-quality metric. ``compute`` returns named numbers (e.g. ``{"fid": 12.3}``)."""
+    """A sample-quality metric. ``compute`` returns named numbers (e.g. ``{"fid": 12.3}``);
+    ``labels`` and ``format`` say how ``ganforge eval`` shows them, which knows no metric's keys."""
 
     #: whether the metric makes sense for image data / 2-D point data by default
     modalities: ClassVar[tuple[str, ...]] = ("image",)
@@ -76,12 +78,33 @@ class Metric:
     by_default: ClassVar[bool] = True
     #: whether it needs a feature extractor for image data (FID, KID, PRDC, IS do)
     needs_features: ClassVar[bool] = True
+    #: the name ``ganforge eval`` shows for each key ``compute`` returns; a key not named here
+    #: shows as itself
+    labels: ClassVar[dict[str, str]] = {}
 
     def applies_to(self, info: DataInfo, dataset: GanDataset | None) -> bool:
         return info.modality in self.modalities
 
     def compute(self, data: EvalData) -> dict[str, float]:
         raise NotImplementedError
+
+    def format(self, values: Mapping[str, float], *, spread: bool = True) -> dict[str, str]:
+        """The text ``ganforge eval`` shows for each key of ``values`` (what ``compute`` returned),
+        in order; a key left out is not shown.
+
+        By default a number has 4 significant digits, followed by ``± KEY_std`` (2 digits) when
+        ``spread`` and ``compute`` returned a ``KEY_std``; the ``_std`` keys are not rows of their
+        own. The real-vs-real column is formatted with ``spread=False``.
+        """
+        shown = {}
+        for key, value in values.items():
+            if key.endswith("_std"):
+                continue
+            text = f"{value:.4g}"
+            if spread and f"{key}_std" in values:
+                text += f" ± {values[key + '_std']:.2g}"
+            shown[key] = text
+        return shown
 
     def describe(self) -> dict[str, Any]:
         return {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from ganforge.data import DataInfo, GanDataset
@@ -18,6 +19,7 @@ class FID(Metric):
     """Fréchet distance of extractor features (Heusel et al. 2017); lower is better."""
 
     has_floor = True
+    labels: ClassVar[dict[str, str]] = {"fid": "FID"}
 
     def compute(self, data: EvalData) -> dict[str, float]:
         return {"fid": fid(*data.space())}
@@ -27,6 +29,7 @@ class KID(Metric):
     """Kernel distance, unbiased MMD^2, cubic kernel (Bińkowski et al. 2018); lower is better."""
 
     has_floor = True
+    labels: ClassVar[dict[str, str]] = {"kid": "KID (MMD^2)"}
 
     def __init__(self, subsets: int = 100, subset_size: int = 1000) -> None:
         self.subsets, self.subset_size = subsets, subset_size
@@ -41,6 +44,8 @@ class PRDC(Metric):
 
     modalities = ("image", "points")
     has_floor = True
+    labels: ClassVar[dict[str, str]] = {"precision": "precision", "recall": "recall", "density": "density",
+                                        "coverage": "coverage"}
 
     def __init__(self, k_pr: int = 3, k_dc: int = 5) -> None:
         self.k_pr, self.k_dc = k_pr, k_dc
@@ -54,6 +59,7 @@ class InceptionScore(Metric):
     """Inception-style score from the MNIST classifier's probabilities, 10 splits; higher is better."""
 
     has_floor = True
+    labels: ClassVar[dict[str, str]] = {"is": "IS"}
 
     def __init__(self, splits: int = 10) -> None:
         self.splits = splits
@@ -79,6 +85,8 @@ class Legible(Metric):
     them (:mod:`ganforge.metrics.legibility`); higher is better."""
 
     has_floor = True
+    labels: ClassVar[dict[str, str]] = {"legible": "legible share", "classes": "digit classes",
+                                        "rarest_class": "rarest class share"}
 
     def __init__(self, confidence: float = 0.9, min_share: float = 0.02) -> None:
         self.confidence = _probability(confidence, "confidence", zero_allowed=False, example=0.9)
@@ -93,6 +101,8 @@ class Modes(Metric):
 
     modalities: ClassVar[tuple[str, ...]] = ("points",)
     needs_features: ClassVar[bool] = False
+    labels: ClassVar[dict[str, str]] = {"modes": "modes captured", "high_quality": "high-quality %",
+                                        "reverse_kl": "reverse KL"}
 
     def __init__(self, n_sigma: float = 3.0, min_count: int = 1) -> None:
         self.n_sigma, self.min_count = n_sigma, min_count
@@ -107,3 +117,10 @@ class Modes(Metric):
             raise ConfigError("the modes metric needs a Gaussian-mixture data set with known modes "
                               "(ring8, grid25)")
         return mode_stats(data.fake, data.dataset.modes, data.dataset.std, self.n_sigma, self.min_count)  # type: ignore[union-attr]
+
+    def format(self, values: Mapping[str, float], *, spread: bool = True) -> dict[str, str]:
+        """``modes`` as "captured / total"; ``modes_total`` is not a row of its own."""
+        shown = super().format({k: v for k, v in values.items() if k != "modes_total"}, spread=spread)
+        if "modes" in shown and "modes_total" in values:
+            shown["modes"] = f"{int(values['modes'])} / {int(values['modes_total'])}"
+        return shown

@@ -32,6 +32,10 @@ class EvalResult:
     floor: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
     """Metrics left out of the default set, with the reason (shown by ``ganforge eval``)."""
+    metrics: dict[str, Metric] = field(default_factory=dict, repr=False)
+    """The metrics computed, by name, and the keys of ``values`` each reported (``keys``): how
+    to show a value is the metric's to say (``Metric.labels``, ``Metric.format``)."""
+    keys: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"step": self.step, "n_fake": self.n_fake, "n_real": self.n_real, "metrics": self.values,
@@ -150,9 +154,11 @@ def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Re
     fake = generate(generator, z_dim, n, seed)
     extractor = build_extractor(registry, dataset, options)
     data = EvalData(fake, real, dataset.info, dataset, extractor, seed)
-    result = EvalResult(step, len(fake), len(real), skipped=skipped)
+    result = EvalResult(step, len(fake), len(real), skipped=skipped, metrics=built)
     for name, metric in built.items():
-        result.values.update(_compute(name, metric, data))
+        values = _compute(name, metric, data)
+        result.values.update(values)
+        result.keys[name] = list(values)
     if floor and any(m.has_floor for m in built.values()) and len(real) >= 8:
         half = len(real) // 2
         order = torch.randperm(len(real), generator=rng)
