@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ganforge.errors import DuplicateComponentError, PluginError, UnknownComponentError
+from ganforge.errors import ConfigError, DuplicateComponentError, PluginError, UnknownComponentError
+from ganforge.options import option_problem
 
 KINDS: tuple[str, ...] = ("generator", "discriminator", "loss", "dataset", "metric", "extractor", "recipe")
 HOOK_FOR_KIND: dict[str, str] = {
@@ -52,23 +53,33 @@ class Component:
         return {**dict(getattr(self.factory, "defaults", None) or {}), **self.defaults}
 
     def build(self, **kwargs: Any) -> Any:
-        """Call the factory, turning an unexpected keyword into a message that names the option."""
+        """Call the factory with ``kwargs``, each checked against its parameter's annotation
+        (:mod:`ganforge.options`); a wrong option is a :class:`ConfigError` naming the component,
+        the option, what it expects and an example."""
         try:
             bound = inspect.signature(self.factory).bind_partial(**kwargs)
         except (TypeError, ValueError) as exc:
-            from ganforge.errors import ConfigError
-
             raise ConfigError(
                 f"{self.kind} {self.name!r} does not accept these options: {exc}. "
                 f"Its parameters: {_parameters(self.factory)}."
             ) from None
+        problem = option_problem(self.factory, kwargs, _flag(self.kind))
+        if problem is not None:
+            name, message = problem
+            if not hasattr(self.factory, "__ganforge_options__"):
+                try:  # a component that checks its own options knows their range: its words win
+                    self.factory(**kwargs)
+                except ConfigError:
+                    raise
+                except Exception:  # noqa: BLE001 - the annotation's message follows
+                    pass
+            raise ConfigError(f"{self.kind} {self.name!r} cannot be built with {name}={kwargs[name]!r}: "
+                              f"{message}")
         try:
             return self.factory(*bound.args, **bound.kwargs)
         except (TypeError, ValueError) as exc:
             if not kwargs:  # no user option involved: a bug, not a usage error
                 raise
-            from ganforge.errors import ConfigError
-
             given = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             raise ConfigError(f"{self.kind} {self.name!r} cannot be built with {given}: {exc}") from None
 
@@ -78,6 +89,7 @@ def _qualified(component: Component) -> str:
 
 
 def _flag(kind: str) -> str:
+    """The flag and ``--set`` section of a kind: ``generator`` -> ``gen``."""
     return {"generator": "gen", "discriminator": "disc", "dataset": "data"}.get(kind, kind)
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
 from ganforge.errors import ConfigError
+from ganforge.options import Rule, checked_options
 from ganforge.resources import require_memory
 from ganforge.nn import BatchNorm1d, Dropout, FusedDense
 
@@ -24,13 +26,6 @@ LOW_DIM = 16  # samples with at most this many values (the 2-D mixtures) get Pac
 
 def low_dimensional(sample_shape: Sequence[int]) -> bool:
     return math.prod(sample_shape) <= LOW_DIM
-
-
-def _hidden(hidden: Sequence[int] | int, name: str) -> tuple[int, ...]:
-    sizes = (hidden,) if isinstance(hidden, int) else tuple(hidden)
-    if not sizes or not all(isinstance(h, int) and h > 0 for h in sizes):
-        raise ConfigError(f"{name}.hidden must be positive integers such as 256,512; got {hidden!r}")
-    return sizes
 
 
 def _require_memory(sizes: Sequence[int], name: str, pieces: int = 1) -> None:
@@ -93,20 +88,28 @@ class DiscreteCode(nn.Module):
         return f"classes={self.classes}"
 
 
-def _off_or_at_least_two(value: int | None, option: str, what: str, example: int) -> int:
+def _off_or_at_least_two(what: str, example: int) -> Rule:
     """An option that is off at 0 (or unset) and otherwise counts at least 2 of something."""
-    if value is None:
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0 or value == 1:
-        raise ConfigError(f"{option} must be 0 (off) or a number of {what} of at least 2, "
-                          f"such as --set {option}={example}; got {value!r}")
-    return value
+    return Rule(f"0 (off) or a number of {what} of at least 2", lambda v: v == 0 or v >= 2, str(example))
 
 
-def _classes(classes: int | None) -> int:
-    return _off_or_at_least_two(classes, "gen.classes", "discrete latent classes", 50)
+# The options' contracts, checked from the signatures by ganforge.options (and the registry).
+Hidden = Annotated[Sequence[int] | int, Rule("positive whole numbers", lambda h: _sizes(h) and min(_sizes(h)) > 0,
+                                             "256,512")]
+GenClasses = Annotated[int, _off_or_at_least_two("discrete latent classes", 50)]
+DiscClasses = Annotated[int, _off_or_at_least_two("data classes", 10)]
+Slope = Annotated[float, Rule("a LeakyReLU slope >= 0", lambda v: v >= 0, "0.2")]
+DropoutRate = Annotated[float, Rule("a probability in [0, 1) (0: off)", lambda v: 0 <= v < 1, "0.3")]
+PackSize = Annotated[int, Rule("the number of samples per pack, at least 1 (1: no packing)", lambda v: v >= 1, "2")]
+MaxoutPieces = Annotated[int, _off_or_at_least_two("linear pieces", 5)]
+Switch = Annotated[bool, Rule("true or false", lambda v: isinstance(v, bool), "true")]
 
 
+def _sizes(hidden: Sequence[int] | int) -> tuple[int, ...]:
+    return (hidden,) if isinstance(hidden, int) else tuple(hidden)
+
+
+@checked_options("gen")
 class MLPGenerator(nn.Module):
     """MLP generator (z-100, 256, 512, 1024, data; ReLU); tanh out for bounded data, linear else.
 
@@ -126,17 +129,15 @@ class MLPGenerator(nn.Module):
 
     def __init__(self, z_dim: int, sample_shape: Sequence[int],
                  value_range: Sequence[float] | None = None,
-                 hidden: Sequence[int] | int | None = None, norm: str | None = None,
-                 classes: int | None = None) -> None:
+                 hidden: Hidden | None = None, norm: Literal["none", "batch"] | None = None,
+                 classes: GenClasses | None = None) -> None:
         super().__init__()
-        classes = _classes(classes)
+        classes = classes or 0
         small = low_dimensional(sample_shape)
         hidden = hidden if hidden is not None else ((400,) * 4 if small else (256, 512, 1024))
         norm = norm if norm is not None else ("batch" if small else "none")
-        if norm not in ("none", "batch"):
-            raise ConfigError(f"gen.norm must be 'none' or 'batch', got {norm!r}")
         self.sample_shape = tuple(sample_shape)
-        sizes = (z_dim + classes, *_hidden(hidden, "gen"), math.prod(sample_shape))
+        sizes = (z_dim + classes, *_sizes(hidden), math.prod(sample_shape))
         _require_memory(sizes, "gen")
         sizes = sizes[:-1]
         layers: list[nn.Module] = [DiscreteCode(classes)] if classes else []
@@ -235,45 +236,15 @@ def pack_samples(x: torch.Tensor, pack: int) -> torch.Tensor:
     return flat.reshape(len(flat) // pack, pack * flat.shape[1])
 
 
-def _switch(value: bool | None, option: str) -> bool:
-    if value is None:
-        return False
-    if not isinstance(value, bool):
-        raise ConfigError(f"{option} must be true or false, such as --set {option}=true; got {value!r}")
-    return value
-
-
-def _pack_size(pack: int | None) -> int:
-    if pack is None:
-        return 1
-    if isinstance(pack, bool) or not isinstance(pack, int) or pack < 1:
-        raise ConfigError("disc.pack must be the number of samples per pack, at least 1 (1: no packing), "
-                          f"such as --set disc.pack=2; got {pack!r}")
-    return pack
-
-
-def _dropout_rate(dropout: float) -> float:
-    ok = isinstance(dropout, (int, float)) and not isinstance(dropout, bool) and 0 <= dropout < 1
-    if not ok:
-        raise ConfigError("disc.dropout must be a probability in [0, 1) (0: off), such as "
-                          f"--set disc.dropout=0.3; got {dropout!r}")
-    return float(dropout)
-
-
 PROJECTION_INIT_STD = 0.05
 """Class embeddings start small, so a conditional D starts close to an unconditional one."""
 
 
-def _conditional_classes(classes: int | None, pack: int) -> int:
-    classes = _off_or_at_least_two(classes, "disc.classes", "data classes", 10)
+def _conditional_classes(classes: int, pack: int) -> int:
     if classes and pack > 1:
         raise ConfigError("disc.classes and disc.pack cannot be combined: a pack of samples has no single "
                           "class; drop --set disc.pack or --set disc.classes")
     return classes
-
-
-def _maxout_pieces(maxout: int | None) -> int:
-    return _off_or_at_least_two(maxout, "disc.maxout", "linear pieces", 5)
 
 
 def _hidden_layer(fan_in: int, width: int, slope: float, pieces: int) -> list[nn.Module]:
@@ -284,6 +255,7 @@ def _hidden_layer(fan_in: int, width: int, slope: float, pieces: int) -> list[nn
     return [FusedDense(fan_in, width, act="leaky_relu", alpha=slope)]
 
 
+@checked_options("disc")
 class MLPDiscriminator(nn.Module):
     """MLP discriminator (data, 512, 256, 1; LeakyReLU 0.2) returning one logit per sample
     (per pack of samples with ``pack``).
@@ -324,20 +296,18 @@ class MLPDiscriminator(nn.Module):
     2-D mixtures, ``--set disc.maxout=5 --set disc.pack=2`` gives that architecture.
     """
 
-    def __init__(self, sample_shape: Sequence[int], hidden: Sequence[int] | int | None = None,
-                 slope: float = 0.2, dropout: float | None = None, mbstd: bool | None = None,
-                 spectral_norm: bool = False, pack: int = 1, maxout: int = 0,
-                 classes: int | None = None) -> None:
+    def __init__(self, sample_shape: Sequence[int], hidden: Hidden | None = None,
+                 slope: Slope = 0.2, dropout: DropoutRate | None = None, mbstd: Switch | None = None,
+                 spectral_norm: Switch | None = False, pack: PackSize | None = 1, maxout: MaxoutPieces | None = 0,
+                 classes: DiscClasses | None = None) -> None:
         super().__init__()
         small = low_dimensional(sample_shape)
         hidden = hidden if hidden is not None else ((200,) * 3 if small else (512, 256))
-        if isinstance(slope, bool) or not isinstance(slope, (int, float)) or slope < 0:
-            raise ConfigError(f"disc.slope must be a LeakyReLU slope >= 0 such as --set disc.slope=0.2; got {slope!r}")
-        dropout = _dropout_rate(dropout if dropout is not None else (0.0 if small else 0.3))
+        dropout = float(dropout if dropout is not None else (0.0 if small else 0.3))
         mbstd = mbstd if mbstd is not None else not small
-        self.pack = _pack_size(pack)
-        pieces = _maxout_pieces(maxout)
-        sizes = (self.pack * math.prod(sample_shape), *_hidden(hidden, "disc"))
+        self.pack = pack or 1
+        pieces = maxout or 0
+        sizes = (self.pack * math.prod(sample_shape), *_sizes(hidden))
         _require_memory((*sizes, 1), "disc", pieces)
         layers: list[nn.Module] = []
         for i, o in zip(sizes, sizes[1:]):
@@ -348,12 +318,12 @@ class MLPDiscriminator(nn.Module):
             layers.append(MinibatchStd())
         layers.append(FusedDense(sizes[-1] + int(mbstd), 1, act="none"))
         self.net = nn.Sequential(*layers)
-        self.classes = _conditional_classes(classes, self.pack)
+        self.classes = _conditional_classes(classes or 0, self.pack)
         self._head = len(layers) - 1 - int(mbstd)  # where the last hidden layer's features leave
         if self.classes:
             self.embed = nn.Embedding(self.classes, sizes[-1])
             nn.init.normal_(self.embed.weight, std=PROJECTION_INIT_STD)
-        if _switch(spectral_norm, "disc.spectral_norm"):
+        if spectral_norm:
             spectral_normalise(self.net)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
