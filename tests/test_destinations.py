@@ -140,7 +140,8 @@ def tiny_disk(tmp_path):
         pytest.skip("mounting a tmpfs needs root and mount(8)")
     disk = tmp_path / "disk"
     disk.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True, text=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True,
+                          text=True)
     if made.returncode != 0:
         pytest.skip(f"this sandbox refuses to mount a tmpfs: {made.stderr.strip()}")
     try:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import math
 import json
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ganforge.metrics.evaluate import EvalResult
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ganforge.cli.args import non_negative_int
@@ -27,7 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--step", type=non_negative_int, default=None,
                    help="use the checkpoint of this step instead of the latest (see checkpoints/)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="metric.NAME.KEY=VALUE",
-                   help="metric options, e.g. metric.prdc.k_pr=5; metric.extractor=NAME and metric.weights=PATH choose the feature extractor")
+                   help="metric options, e.g. metric.prdc.k_pr=5; metric.extractor=NAME and "
+                        "metric.weights=PATH choose the feature extractor")
     p.add_argument("--json", dest="json_path", help="also write the numbers to this JSON file")
     p.set_defaults(handler=handle)
 
