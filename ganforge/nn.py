@@ -44,11 +44,13 @@ class BatchNorm1d(nn.BatchNorm1d):
         if x.dtype != self.weight.dtype:  # under bf16 autocast, normalise in float32 as torch's does
             x = x.to(self.weight.dtype)
         y, mean, var = batch_norm_train(x, self.weight, self.bias, self.eps)
+        running_mean, running_var, tracked = self.running_mean, self.running_var, self.num_batches_tracked
+        assert running_mean is not None and running_var is not None and tracked is not None  # track_running_stats
         with torch.no_grad():
             n = len(x)
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var * (n / (n - 1)), self.momentum)  # unbiased, as torch keeps it
-            self.num_batches_tracked.add_(1)
+            running_mean.lerp_(mean, self.momentum)
+            running_var.lerp_(var * (n / (n - 1)), self.momentum)  # unbiased, as torch keeps it
+            tracked.add_(1)
         return y
 
 

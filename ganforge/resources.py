@@ -37,9 +37,9 @@ def require_memory(values: int, what: str, fix: str) -> None:
         raise ConfigError(f"{what} needs about {_size(needed)} of memory, but {_size(have)} is available; {fix}")
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
+        n /= 1024
     return f"{n} B"

@@ -27,7 +27,8 @@ def check_generator(factory: Callable[..., nn.Module], sample_shape: tuple[int, 
     gen = factory(z_dim=z_dim, sample_shape=sample_shape, value_range=value_range, **options)
     assert isinstance(gen, nn.Module), "a generator factory must return an nn.Module"
     out = gen(torch.randn(3, z_dim) * 10)
-    assert tuple(out.shape) == (3, *sample_shape), f"expected samples of shape (3, *{sample_shape}), got {tuple(out.shape)}"
+    assert tuple(out.shape) == (3, *sample_shape), \
+        f"expected samples of shape (3, *{sample_shape}), got {tuple(out.shape)}"
     if value_range is not None:
         lo, hi = value_range
         assert out.min() >= lo - 1e-5 and out.max() <= hi + 1e-5, f"samples leave the data range {value_range}"
@@ -91,7 +92,8 @@ def check_dataset(dataset: GanDataset, batch_size: int = 4, batches: int = 50) -
     info = dataset.info
     assert info.modality in ("image", "points"), "modality must be 'image' or 'points'"
     shape = tuple(info.sample_shape)
-    assert shape and all(isinstance(d, int) and d > 0 for d in shape), f"sample_shape must be positive ints, got {shape}"
+    assert shape and all(isinstance(d, int) and d > 0 for d in shape), \
+        f"sample_shape must be positive ints, got {shape}"
     if info.modality == "image":
         assert len(shape) == 3, f"image data must declare (channels, height, width), got {shape}"
 
@@ -119,7 +121,7 @@ def check_dataset(dataset: GanDataset, batch_size: int = 4, batches: int = 50) -
     for i, batch in enumerate(first):
         check(batch, f"batch {i}", (batch_size, *shape))
     again = draw(0)
-    assert all(torch.equal(a, b) for a, b in zip(first, again)), \
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True)), \
         "the same generator seed gave other batches: the stream must draw its randomness from `generator` only"
     real = dataset.real_samples(3, torch.Generator().manual_seed(0))
     check(real, "real_samples(3)", (len(real), *shape))

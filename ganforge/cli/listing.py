@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any, cast
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +23,7 @@ def options_of(factory: object) -> str:
     import inspect
 
     try:
-        parameters = inspect.signature(factory).parameters.values()  # type: ignore[arg-type]
+        parameters = inspect.signature(cast(Callable[..., Any], factory)).parameters.values()
     except (TypeError, ValueError):
         return ""
     shown = []

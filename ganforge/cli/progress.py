@@ -11,6 +11,7 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -24,7 +25,7 @@ def _threads(n: object) -> str:
     return f"{n} thread" if n == 1 else f"{n} threads"
 
 
-def _format(logs: dict[str, Any]) -> str:
+def _format(logs: Mapping[str, Any]) -> str:
     return "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k.endswith("loss") or k.startswith("eval/"))
 
 
@@ -32,7 +33,7 @@ class ProgressDisplay:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
         self.progress: Progress | None = None
-        self.task = None
+        self.task: TaskID | None = None
 
     @hookimpl
     def ganforge_on_train_start(self, run: Run) -> None:
@@ -54,7 +55,8 @@ class ProgressDisplay:
     @hookimpl
     def ganforge_on_step_end(self, run: Run, step: int, logs: Mapping[str, Any], logged: bool) -> None:
         if self.progress is not None:
-            fields = {}
+            assert self.task is not None  # added with the progress bar
+            fields: dict[str, Any] = {}
             if logged:
                 fields = {"rate": f"{logs['steps_per_s']:6.1f}", "losses": _format(logs),
                           "threads": _threads(logs["threads"])}

@@ -35,9 +35,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ganforge.run import tensor_tree
 from ganforge.errors import CheckpointError
 from ganforge.faults import crash_point
+from ganforge.run import tensor_tree
 
 FOLDER = "checkpoints"
 LATEST = "latest"

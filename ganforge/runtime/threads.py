@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 
@@ -71,7 +72,7 @@ def parse_threads(value: object) -> int:
     if value in (None, "auto", 0, "0"):
         return 0
     try:
-        count = int(value)  # type: ignore[call-overload]
+        count = int(cast(Any, value))  # int() itself refuses what it cannot convert
     except (TypeError, ValueError):
         count = -1
     limit = 4 * (os.cpu_count() or 1)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -45,8 +43,10 @@ def save_scatter(fake: torch.Tensor, real: torch.Tensor, path: Path, title: str 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
-    ax.scatter(*real.cpu().numpy().T, s=2, c="tab:blue", alpha=0.4, label="real")
-    ax.scatter(*fake.detach().cpu().numpy().T, s=2, c="tab:orange", alpha=0.6, label="generated")
+    real_x, real_y = real.cpu().numpy().T
+    fake_x, fake_y = fake.detach().cpu().numpy().T
+    ax.scatter(real_x, real_y, s=2, c="tab:blue", alpha=0.4, label="real")
+    ax.scatter(fake_x, fake_y, s=2, c="tab:orange", alpha=0.6, label="generated")
     ax.set_aspect("equal")
     # Below the axes: inside, any corner can hide a mode (grid25 has one in each corner).
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2, markerscale=4, frameon=False)
@@ -91,7 +91,7 @@ def plot_losses(metrics_path: Path, path: Path) -> None:
         qa = axes[0][1]
         for key in keys:
             points = [(r["step"], r[key]) for r in evals if key in r]
-            qa.plot(*zip(*points), marker="o", label=key[5:])
+            qa.plot(*zip(*points, strict=True), marker="o", label=key[5:])
         qa.set_xlabel("step")
         qa.set_yscale("symlog")
         qa.set_title("quality (--eval-every)")

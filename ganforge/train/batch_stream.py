@@ -9,11 +9,16 @@ Both give the batches the uninterrupted run would have seen.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol, cast
 
 import torch
 
 from ganforge.data.base import Batch
+
+
+class _SavesItself(Protocol):
+    def state_dict(self) -> Any: ...
+    def load_state_dict(self, state: Any) -> None: ...
 
 
 class ResumableBatches:
@@ -35,13 +40,14 @@ class ResumableBatches:
         return hasattr(self.stream, "state_dict") and hasattr(self.stream, "load_state_dict")
 
     def state_dict(self) -> dict[str, Any]:
-        return {"drawn": self.drawn, "stream": self.stream.state_dict() if self.saves_itself else None}  # type: ignore[attr-defined]
+        stream = cast(_SavesItself, self.stream).state_dict() if self.saves_itself else None
+        return {"drawn": self.drawn, "stream": stream}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Call on a fresh stream, before it has drawn a batch."""
         drawn = int(state["drawn"])
         if self.saves_itself and state.get("stream") is not None:
-            self.stream.load_state_dict(state["stream"])  # type: ignore[attr-defined]
+            cast(_SavesItself, self.stream).load_state_dict(state["stream"])
         else:
             self.generator.set_state(self.first_rng)
             for _ in range(drawn):

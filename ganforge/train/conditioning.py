@@ -23,7 +23,8 @@ WGAN-GP's interpolates and the relativistic pairs need no change.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -76,7 +77,8 @@ class WithLabels:
         return self.discriminator(x, self.labels)
 
     def _forward_pair(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.discriminator.forward_pair(real, fake, self.labels)
+        forward_pair = cast(Callable[..., tuple[torch.Tensor, torch.Tensor]], self.discriminator.forward_pair)
+        return forward_pair(real, fake, self.labels)
 
     def __getattr__(self, name: str) -> Any:  # parameters(), training, ... of the wrapped network
         return getattr(self.discriminator, name)

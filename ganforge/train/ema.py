@@ -47,6 +47,12 @@ def batch_norms(module: nn.Module) -> list[_BatchNorm]:
     return [m for m in module.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
 
 
+def _batches_tracked(norm: _BatchNorm) -> torch.Tensor:
+    """The counter of a norm that keeps running statistics (one that :func:`batch_norms` returns)."""
+    assert norm.num_batches_tracked is not None
+    return norm.num_batches_tracked
+
+
 @torch.no_grad()
 def recalibrate_batch_norms(generator: nn.Module, z_dim: int, batch_size: int = CALIBRATION_BATCH_SIZE,
                             batches: int = CALIBRATION_BATCHES, seed: int = CALIBRATION_SEED) -> bool:
@@ -62,7 +68,7 @@ def recalibrate_batch_norms(generator: nn.Module, z_dim: int, batch_size: int = 
         return False
     device = next(generator.parameters()).device
     rng = torch.Generator().manual_seed(seed)
-    saved = [(m, m.training, m.momentum, m.num_batches_tracked.clone()) for m in norms]
+    saved = [(m, m.training, m.momentum, _batches_tracked(m).clone()) for m in norms]
     for m in norms:
         m.train()
     try:
@@ -74,7 +80,7 @@ def recalibrate_batch_norms(generator: nn.Module, z_dim: int, batch_size: int = 
         for m, training, momentum, tracked in saved:  # the counter too: measuring twice is the same bits
             m.train(training)
             m.momentum = momentum
-            m.num_batches_tracked.copy_(tracked)
+            _batches_tracked(m).copy_(tracked)
     return True
 
 
@@ -99,7 +105,7 @@ class EmaGenerator:
         self.z_dim = int(z_dim)
         self.calibration_batch = int(calibration_batch)
         self.module = copy.deepcopy(generator).eval().requires_grad_(False)
-        self._targets = list(self.module.parameters())
+        self._targets: list[torch.Tensor] = list(self.module.parameters())
         self._target_buffers = list(self.module.buffers())
         self._has_norms = bool(batch_norms(self.module))
         self._stale = self._has_norms
@@ -113,7 +119,7 @@ class EmaGenerator:
         """Move the average towards ``generator``'s current weights (one fused pass)."""
         sources = [p.detach() for p in generator.parameters()]
         torch._foreach_lerp_(self._targets, sources, 1.0 - self.decay_at(step))
-        for target, source in zip(self._target_buffers, generator.buffers()):
+        for target, source in zip(self._target_buffers, generator.buffers(), strict=False):
             target.copy_(source)  # other state (spectral-norm vectors) follows the live G; norms are re-measured
         self._stale = self._has_norms
 

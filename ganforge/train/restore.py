@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
 
-from ganforge.run.checkpoint import load_checkpoint, restoring
-from ganforge.run.folder import RunFolder
 from ganforge.config import RunConfig
 from ganforge.data import DataInfo
 from ganforge.errors import CheckpointError, ConfigError, UsageError
 from ganforge.registry import Registry
+from ganforge.run.checkpoint import load_checkpoint, restoring
+from ganforge.run.folder import RunFolder
 from ganforge.train.build import build_models
 from ganforge.train.ema import calibration_size, recalibrate_batch_norms
 
@@ -27,6 +29,12 @@ class RestoredRun:
     step: int
     averaged: bool = False
     """True when ``generator`` holds the run's EMA weights (the default when the run kept them)."""
+
+    @property
+    def z_dim(self) -> int:
+        """The generator's noise size; a run's record always holds it."""
+        assert self.config.z_dim is not None
+        return self.config.z_dim
 
     @torch.no_grad()
     def sample(self, n: int, seed: int = 0, batch_size: int = 1000, label: int | None = None) -> torch.Tensor:
@@ -43,9 +51,10 @@ class RestoredRun:
         device = next(self.generator.parameters()).device
         chunks = []
         for start in range(0, n, batch_size):
-            z = torch.randn(min(batch_size, n - start), self.config.z_dim, generator=rng)
+            z = torch.randn(min(batch_size, n - start), self.z_dim, generator=rng)
             if label is not None:
-                z = self.generator.noise_of_class(z, torch.full((len(z),), label), torch.rand(len(z), generator=rng))
+                noise_of_class = cast(Callable[..., torch.Tensor], self.generator.noise_of_class)
+                z = noise_of_class(z, torch.full((len(z),), label), torch.rand(len(z), generator=rng))
             chunks.append(self.generator(z.to(device)).float().cpu())
         return torch.cat(chunks) if chunks else torch.empty(0, *self.info.sample_shape)
 
@@ -68,15 +77,17 @@ def load_run(run_dir: str | Path, registry: Registry, device: str | torch.device
                               f"checkpoint (--ckpt-every) or for it to finish")
     ckpt = load_checkpoint(ckpt_path)
     gen, disc = build_models(config, registry, info)
-    averaged = ema and ckpt.generator_ema is not None
+    ema_weights = ckpt.generator_ema if ema else None
+    averaged = ema_weights is not None
     with restoring(ckpt_path):
-        gen.load_state_dict(ckpt.generator_ema if averaged else ckpt.generator)
+        gen.load_state_dict(ema_weights if ema_weights is not None else ckpt.generator)
         disc.load_state_dict(ckpt.discriminator)
     if not all(bool(torch.isfinite(t).all()) for t in gen.state_dict().values() if t.is_floating_point()):
         raise CheckpointError(f"checkpoint {ckpt_path} holds a generator with non-finite weights (NaN or "
                               f"infinite); it cannot draw samples. Use an earlier checkpoint")
     gen.to(device).eval()
     disc.to(device).eval()
+    run = RestoredRun(config, info, gen, disc, ckpt.step, averaged)
     if averaged:  # the average's own statistics: the bits it was saved with, and right for older runs
-        recalibrate_batch_norms(gen, config.z_dim, calibration_size(info.sample_shape))
-    return RestoredRun(config, info, gen, disc, ckpt.step, averaged)
+        recalibrate_batch_norms(gen, run.z_dim, calibration_size(info.sample_shape))
+    return run
