@@ -6,13 +6,13 @@ from typing import Any
 
 import torch
 
-from ganforge.config import RunConfig
+from ganforge.config import ResolvedConfig, RunConfig
 from ganforge.registry import Registry
 
 ROLES = (("generator", "gen"), ("discriminator", "disc"), ("loss", "loss"), ("dataset", "data"))
 
 
-def provenance(registry: Registry, config: RunConfig) -> dict[str, Any]:
+def provenance(registry: Registry, config: ResolvedConfig | RunConfig) -> dict[str, Any]:
     from ganforge import __version__
     from ganforge.ops import backend
 
