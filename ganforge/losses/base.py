@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ganforge.losses.regularizers import Penalties
+from ganforge.losses.regularizers import Penalties, Scorer
 
 
 class GanLoss:
@@ -58,7 +58,7 @@ class GanLoss:
         """The generator's loss, to minimise. ``real_logits`` is given when ``g_needs_real``."""
         raise NotImplementedError
 
-    def penalty(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
+    def penalty(self, disc: Scorer, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor | None:
         """A discriminator term of this loss's own (e.g. WGAN-GP's one-centred gradient penalty),
         or ``None``. R1 and R2 are not written here: the training step adds them for every loss
         from :attr:`penalties`."""

@@ -15,11 +15,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
 
 from ganforge.errors import ConfigError, PluginError
 from ganforge.losses.base import GanLoss
-from ganforge.losses.regularizers import PENALTY_OPTIONS, Penalties, penalty_weight, r1_r2_penalty
+from ganforge.losses.regularizers import PENALTY_OPTIONS, Penalties, Scorer, penalty_weight, r1_r2_penalty
 
 if TYPE_CHECKING:
     from ganforge.registry import Component
@@ -50,7 +49,7 @@ def build_with_penalties(component: Component, options: Mapping[str, Any]) -> Ga
     return loss
 
 
-def discriminator_penalty(loss: GanLoss, disc: nn.Module, real: torch.Tensor,
+def discriminator_penalty(loss: GanLoss, disc: Scorer, real: torch.Tensor,
                           fake: torch.Tensor) -> torch.Tensor | None:
     """Everything the training step adds to D's loss beyond ``loss.d_loss``: the loss's own term
     (``loss.penalty``, e.g. WGAN-GP's) plus R1 and R2 with ``loss.penalties``; ``None`` when there

@@ -29,12 +29,12 @@ class _SigmoidGanLoss(R1R2Attributes, GanLoss):
 class MinimaxLoss(_SigmoidGanLoss):
     """Saturating minimax GAN: G minimises log(1 - D(G(z))). Options r1, r2 (default 0)."""
 
-    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         return -F.softplus(fake_logits).mean()  # log(1 - D) = -softplus(logit)
 
 
 class NonSaturatingLoss(_SigmoidGanLoss):
     """Non-saturating GAN: G maximises log D(G(z)). Options r1, r2 (default 0)."""
 
-    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         return F.softplus(-fake_logits).mean()  # -log D = softplus(-logit)

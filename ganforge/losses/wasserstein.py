@@ -15,7 +15,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError
 from ganforge.losses.base import GanLoss, R1R2Attributes
-from ganforge.losses.regularizers import penalty_weight
+from ganforge.losses.regularizers import Scorer, penalty_weight
 
 
 class WassersteinLoss(R1R2Attributes, GanLoss):
@@ -34,7 +34,7 @@ class WassersteinLoss(R1R2Attributes, GanLoss):
     def d_loss(self, real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
         return fake_logits.mean() - real_logits.mean()
 
-    def g_loss(self, fake_logits: torch.Tensor) -> torch.Tensor:
+    def g_loss(self, fake_logits: torch.Tensor, real_logits: torch.Tensor | None = None) -> torch.Tensor:
         return -fake_logits.mean()
 
     @torch.no_grad()
@@ -54,7 +54,7 @@ class WassersteinGPLoss(WassersteinLoss):
         self.weight = penalty_weight("weight", weight)
         GanLoss.__init__(self, r1=r1, r2=r2)  # not WassersteinLoss's: WGAN-GP has no clip
 
-    def penalty(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    def penalty(self, disc: Scorer, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """The one-centred penalty on random interpolates, this loss's own term; R1/R2, when on,
         are the training step's."""
         eps = torch.rand((len(real),) + (1,) * (real.dim() - 1), device=real.device, dtype=real.dtype)

@@ -30,16 +30,18 @@ reads every gradient once, so it is off by default (the trainer's guard then sto
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
 
 from ganforge.data.base import Batch
 from ganforge.losses import GanLoss, discriminator_penalty
-from ganforge.train.conditioning import WithLabels
+from ganforge.losses.regularizers import Scorer
 from ganforge.runtime.seam import Seam, no_scaling
+from ganforge.train.conditioning import WithLabels
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ class StepResult:
     """Updates the fp16 gradient scalers skipped for overflow."""
 
 
-def score_pair(disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def score_pair(disc: Scorer, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``(D(real), D(fake))``, in one pass when the discriminator defines ``forward_pair``."""
     pair = getattr(disc, "forward_pair", None)
     if pair is not None:
@@ -122,7 +124,9 @@ class GanStep:
         if labels is None:
             return self._shard(z)
         uniform = self._shard(torch.rand(self.batch_size, device=self.device))
-        return self.G.noise_of_class(self._shard(z), labels, uniform)
+        # the conditional protocol's method (ganforge.train.conditioning), unknown to nn.Module
+        noise_of_class = cast(Callable[..., torch.Tensor], self.G.noise_of_class)
+        return noise_of_class(self._shard(z), labels, uniform)
 
     def _shard(self, batch: torch.Tensor) -> torch.Tensor:
         return self.seam.shard(batch)
@@ -130,7 +134,10 @@ class GanStep:
     def real_batch(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         """This process's slice of the next real batch, and its labels (conditional training)."""
         batch = next(self.batches)
-        x, labels = batch if self.classes else (batch, None)
+        if self.classes:  # a conditional run's stream is labelled
+            x, labels = cast(tuple[torch.Tensor, torch.Tensor], batch)
+        else:
+            x, labels = cast(torch.Tensor, batch), None
         x = self._shard(x).to(self.device, non_blocking=True)
         return x, None if labels is None else self._shard(labels).to(self.device, non_blocking=True)
 
@@ -162,6 +169,7 @@ class GanStep:
             self.scaler_d.scale(d_loss).backward()
             self._apply(self.opt_d, d_loss, self.scaler_d)
             loss.after_d_step(self.D)
+        assert fake is not None and d_loss is not None  # n_critic >= 1: the loop ran
 
         self.D.requires_grad_(False)
         try:
@@ -177,5 +185,4 @@ class GanStep:
             self._apply(self.opt_g, g_loss, self.scaler_g)
         finally:
             self.D.requires_grad_(True)
-        assert d_loss is not None
         return StepResult(d_loss.detach(), g_loss.detach(), self.skipped, self.scaler_skips)
