@@ -37,11 +37,14 @@ def resolve_settings(given: RunConfig | ResolvedConfig | dict[str, Any], registr
 
     Precedence, lowest first: the settings table's defaults, the data set's and then the loss's
     declared defaults, and what ``given`` holds (a recipe, ``--config``, flags and ``--set``,
-    already merged in that order by the caller). With ``resume`` and an ``out`` folder that
+    already merged in that order by the caller; a ``recipe`` named in ``given`` is merged below
+    the rest here, so Python and the CLI read it alike). With ``resume`` and an ``out`` folder that
     holds a record, the recorded settings sit just below ``given`` and above every default."""
     if isinstance(given, ResolvedConfig):
         return given
     values = given_settings(given)
+    if values.get("recipe"):  # the recipe is the base of what was given (the CLI merged it already)
+        values = merge_settings(registry.get("recipe", values["recipe"]).build(), values)
     RunConfig.from_dict(values)  # unknown keys and wrong types, named
     if values.get("from_step") is not None and not values.get("resume"):
         raise ConfigError("--from-step N continues a run from an earlier checkpoint: add --resume (and --out RUN)")

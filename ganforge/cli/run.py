@@ -90,8 +90,8 @@ def handle(args: argparse.Namespace) -> int:
     if not trainer.seam.is_main_process:  # under torchrun only rank 0 reports (and writes)
         return 0
     print(f"done: {trainer.step} steps. Run folder: {run_dir}")
-    print(f"samples: {trainer.last_samples}")
-    if trainer.paths.real_preview.is_file():  # image data: the real images to judge the samples against
-        print(f"real:    {trainer.paths.real_preview}")
-    print(f"losses:  {trainer.paths.losses_plot}")
+    print(f"samples: {trainer.folder.last_samples()}")
+    if trainer.folder.real_preview.is_file():  # image data: the real images to judge the samples against
+        print(f"real:    {trainer.folder.real_preview}")
+    print(f"losses:  {trainer.folder.losses_plot}")
     return 0

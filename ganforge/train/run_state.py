@@ -65,6 +65,12 @@ class TrainingState:
                 raise KeyError(f"the training state has no {name!r}")
 
 
+    def load_parts(self, state: dict[str, Any], names: tuple[str, ...]) -> None:
+        """Hand only the owners ``names`` their parts (a checkpoint format that kept no more)."""
+        for name in names:
+            self._owners[name][0].load_state_dict(state[name])
+
+
 def upgrade(state: dict[str, Any]) -> dict[str, Any]:
     """Checkpoints of earlier versions, read as today's layout: the loss window was four
     top-level keys."""

@@ -7,6 +7,7 @@ its hooks a report, not the session's internals) and the trainer's insides may c
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -66,3 +67,21 @@ class Run:
         """Samples of the sampler (the weight average when kept) for ``noise`` (default: the fixed
         noise), in eval mode, float32 on the CPU."""
         return draw(self._trainer.sampler, self.fixed_noise if noise is None else noise.to(self.device)).cpu()
+
+
+class StepValues(Mapping[str, Any]):
+    """One step's numbers for the step hook. Losses stay tensors on the device until a plugin
+    reads them, so a run whose plugins only look at logged steps never waits for the device."""
+
+    def __init__(self, **values: Any) -> None:
+        self._values = values
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._values[key]
+        return float(value) if isinstance(value, torch.Tensor) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)

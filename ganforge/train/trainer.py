@@ -10,21 +10,20 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pluggy
 import torch
 
-from ganforge.config import RunConfig, merge_settings
-from ganforge.errors import DivergenceError, PeerLostError, UsageError
+from ganforge.config import ResolvedConfig, RunConfig, merge_settings
+from ganforge.resolve import given_settings, resolve_settings
+from ganforge.errors import PeerLostError, UsageError
 from ganforge.faults import crash_point
 from ganforge.models.sampling import draw
 from ganforge.plugins import HookError, call_hook
 from ganforge.registry import Registry
 from ganforge.resources import require_memory
-from ganforge.run.checkpoint import Checkpoint, load_checkpoint, restoring, save_checkpoint
 from ganforge.run.folder import RunFolder, RunRecord
 from ganforge.run.lock import RunLock
 from ganforge.runtime.device import global_rng_state, seed_everything, set_global_rng_state
@@ -33,13 +32,14 @@ from ganforge.runtime.stop_requests import StopRequests
 from ganforge.runtime.threads import ThreadTuner
 from ganforge.train import artifacts
 from ganforge.train.batch_stream import ResumableBatches
-from ganforge.train.build import build_dataset, build_loss, build_models, build_optimizer, resolve_config
+from ganforge.train.checkpointing import Checkpointer, diverged
+from ganforge.train.build import build_dataset, build_loss, build_models, build_optimizer
 from ganforge.train.conditioning import check_labels, conditional_classes
 from ganforge.train.ema import EmaGenerator, calibration_size
 from ganforge.train.loss_window import LossWindow
 from ganforge.train.provenance import provenance
 from ganforge.train.run_state import PluginStates, StateOf, TrainingState
-from ganforge.train.run_view import Run
+from ganforge.train.run_view import Run, StepValues
 from ganforge.train.schedules import LrSchedule
 from ganforge.train.step import GanStep, StepResult
 
@@ -48,34 +48,15 @@ N_FIXED_POINTS = 2500
 MAX_SKIPPED_IN_A_ROW = 100  # --on-nan skip: past this many bad steps in a row the run has diverged
 
 
-class StepValues(Mapping[str, Any]):
-    """One step's numbers for the step hook. Losses stay tensors on the device until a plugin
-    reads them, so a run whose plugins only look at logged steps never waits for the device."""
-
-    def __init__(self, **values: Any) -> None:
-        self._values = values
-
-    def __getitem__(self, key: str) -> Any:
-        value = self._values[key]
-        return float(value) if isinstance(value, torch.Tensor) else value
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-
 class Trainer:
     """Train the GAN a :class:`RunConfig` describes, from the components in ``registry``, calling
     the lifecycle hooks of ``plugin_manager``. ``Trainer.from_installed(...)`` builds both from
     the installed plugins."""
 
-    def __init__(self, config: RunConfig | dict[str, Any], *, registry: Registry,
+    def __init__(self, config: RunConfig | ResolvedConfig | dict[str, Any], *, registry: Registry,
                  plugin_manager: pluggy.PluginManager) -> None:
         self.pm, self.registry = plugin_manager, registry
-        self.config = c = resolve_config(RunConfig.from_dict(config) if isinstance(config, dict) else config,
-                                         registry)
+        self.config = c = resolve_settings(config, registry)
         self.folder = RunFolder(c.out)
         self.run_lock = RunLock(self.folder.root)
         self.seam = Seam(c.device, c.precision)
@@ -111,7 +92,8 @@ class Trainer:
         self.window = LossWindow(self.device)
         self.logs: dict[str, Any] = {}
         self.run = Run(self)
-        self.state = self._training_state()
+        self.checkpoints = Checkpointer(self.folder, self.generator, self.discriminator, self.ema,
+                                        self._training_state(), self.data_rng, c.keep)
         self.stop_requests: StopRequests | None = None
         self._stop_agreed = self._mid_step = self._real_saved = False
 
@@ -123,11 +105,8 @@ class Trainer:
         from ganforge.plugins import load_registry
 
         pm, registry = load_registry()
-        given = (config.to_dict() if isinstance(config, RunConfig) else dict(config or {}))
-        given = merge_settings(given, settings)
-        if given.get("recipe"):
-            given = merge_settings({**registry.get("recipe", given["recipe"]).build()}, given)
-        return cls(RunConfig.from_dict(given), registry=registry, plugin_manager=pm)
+        given = merge_settings(given_settings(config) if config is not None else {}, settings)
+        return cls(given, registry=registry, plugin_manager=pm)
 
     def _fixed_rng(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.config.seed + 12345)
@@ -259,8 +238,8 @@ class Trainer:
             self.ema.update(self.generator, self.step)
         self.window.add(result)
         if self.window.skipped_in_a_row >= MAX_SKIPPED_IN_A_ROW:
-            self._diverged(f"{self.window.skipped_in_a_row} steps in a row had a non-finite loss or gradient "
-                           f"(up to step {self.step})")
+            raise diverged(f"{self.window.skipped_in_a_row} steps in a row had a non-finite loss or gradient "
+                           f"(up to step {self.step})", self.folder)
         self._mid_step = False
         crash_point("step.done")
         self.threads.step_done()
@@ -290,8 +269,8 @@ class Trainer:
             window.sums = dict(zip(keys, mean))
         logs: dict[str, Any] = window.means()
         if not all(math.isfinite(v) for v in logs.values()):
-            self._diverged(f"the losses became non-finite ({', '.join(f'{k} {v}' for k, v in logs.items())}) "
-                           f"between steps {self.step - window.steps + 1} and {self.step}")
+            raise diverged(f"the losses became non-finite ({', '.join(f'{k} {v}' for k, v in logs.items())}) "
+                           f"between steps {self.step - window.steps + 1} and {self.step}", self.folder)
         logs.update(step=self.step, time=round(now - self._t0, 3), steps_per_s=window.steps_per_s(now),
                     threads=self.threads.threads)
         if window.skipped:
@@ -329,34 +308,13 @@ class Trainer:
         c, folder = self.config, self.folder
         existing = folder.checkpoint_to_resume(c.resume, c.from_step)
         if existing is not None:
-            self._restore(existing)
+            self.step = self.checkpoints.restore(existing)
         elif folder.root.exists():
             folder.forget_metrics()  # a previous run died before its first checkpoint
         folder.samples.mkdir(parents=True, exist_ok=True)
         config = c.to_dict()
         resumes = (folder.resume_history(config, self.step, RunConfig().to_dict()) if existing is not None else [])
         folder.write_record(RunRecord(config, self.info, provenance(self.registry, c), resumes))
-
-    def _restore(self, path: Path, trim_metrics: bool = True) -> None:
-        ckpt = load_checkpoint(path)
-        with restoring(path):
-            self._load_training_state(ckpt)
-        self.step = ckpt.step
-        if trim_metrics:  # drop lines logged after the checkpoint
-            self.folder.trim_metrics(self.step)
-
-    def _load_training_state(self, ckpt: Checkpoint) -> None:
-        self.generator.load_state_dict(ckpt.generator)
-        self.discriminator.load_state_dict(ckpt.discriminator)
-        if self.ema is not None:  # a run started without EMA starts its average here
-            self.ema.load_state_dict(ckpt.generator_ema if ckpt.generator_ema is not None else ckpt.generator)
-        if "rng" in ckpt.state:
-            self.state.load_state_dict(ckpt.state)
-        else:  # the first checkpoint format (state.pt): optimisers and two RNGs only, the epoch restarts
-            self.opt_g.load_state_dict(ckpt.state["opt_g"])
-            self.opt_d.load_state_dict(ckpt.state["opt_d"])
-            torch.set_rng_state(ckpt.state["torch_rng"])
-            self.data_rng.set_state(ckpt.state["data_rng"])
 
     def _restore_read_only(self) -> None:
         """A process other than rank 0 under torchrun: load the checkpoint rank 0 resumes from
@@ -366,24 +324,14 @@ class Trainer:
             return
         path = self.folder.checkpoint_at(c.from_step) if c.from_step is not None else self.folder.latest_checkpoint()
         if path is not None:
-            self._restore(path, trim_metrics=False)
-
-    def _diverged(self, what: str) -> None:
-        """Stop without writing anything non-finite; the last good checkpoint stays ``latest``."""
-        raise DivergenceError(f"training diverged: {what}; {self.folder.last_good()}. Lower the learning rates "
-                              f"(--lr-g/--lr-d), or add a penalty such as --set loss.r1=1, then start "
-                              f"again or --resume")
+            self.step = self.checkpoints.restore(path, trim_metrics=False)
 
     def save_checkpoint(self) -> Path | None:
         """Save the weights and the training state (rank 0 only; ``None`` elsewhere)."""
-        for name, module in (("generator", self.generator), ("discriminator", self.discriminator)):
-            if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
-                self._diverged(f"the {name}'s weights are non-finite at step {self.step}")
+        self.checkpoints.check_finite(self.step)
         if not self.seam.is_main_process:
             return None
-        path = save_checkpoint(self.folder.checkpoints, self.step, self.generator, self.discriminator,
-                               self.state.state_dict(), keep=self.config.keep,
-                               generator_ema=self.ema.current() if self.ema is not None else None)
+        path = self.checkpoints.save(self.step)
         self._hook("ganforge_on_checkpoint_saved", run=self.run, step=self.step, path=path)
         return path
 
@@ -421,7 +369,3 @@ class Trainer:
     @property
     def paths(self) -> RunFolder:  # the name before the run folder had its own class
         return self.folder
-
-    @property
-    def last_samples(self) -> Path | None:
-        return self.folder.last_samples()
