@@ -1,4 +1,5 @@
-"""Shared fixtures: a registry of the built-ins only, so installed plugins never change a test."""
+"""Shared fixtures: a registry of the built-ins only, so installed plugins never change a test; a
+small run's settings and a trainer wired to that registry."""
 
 from __future__ import annotations
 
@@ -19,10 +20,35 @@ def registry(plugin_manager) -> Registry:
 
 
 @pytest.fixture
-def tiny_points_config(tmp_path):
-    """A seconds-long 2-D run: small models, few steps."""
+def small_config(tmp_path):
+    """A factory of seconds-long 2-D runs (ring8, small models, 30 steps) in ``tmp_path / "run"``.
+
+    Keyword arguments replace the settings below; ``hidden`` sets both networks' hidden widths
+    (``gen.hidden`` and ``disc.hidden``), and ``options`` replaces the options as a whole. Each
+    call returns a new ``RunConfig``, so a test may change the one it got."""
     from ganforge import RunConfig
 
-    return RunConfig(data="ring8", loss="nonsat", steps=30, batch_size=32, z_dim=4, out=str(tmp_path / "run"),
-                     log_every=5, sample_every=10, ckpt_every=10,
-                     options={"gen": {"hidden": (32, 32)}, "disc": {"hidden": (32, 32)}})
+    def make(*, hidden: tuple[int, ...] = (32, 32), **overrides) -> RunConfig:
+        settings = dict(data="ring8", loss="nonsat", steps=30, batch_size=32, z_dim=4, out=str(tmp_path / "run"),
+                        log_every=5, sample_every=10, ckpt_every=10,
+                        options={"gen": {"hidden": hidden}, "disc": {"hidden": hidden}})
+        return RunConfig(**{**settings, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def tiny_points_config(small_config):
+    """The small run as it is: ``small_config()``."""
+    return small_config()
+
+
+@pytest.fixture
+def make_trainer(registry, plugin_manager):
+    """``make_trainer(config)``: a ``Trainer`` on this test's ``registry`` and ``plugin_manager``."""
+    from ganforge import Trainer
+
+    def make(config):
+        return Trainer(config, registry=registry, plugin_manager=plugin_manager)
+
+    return make

@@ -9,7 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
-from ganforge import RunConfig, Trainer
+from ganforge import RunConfig
 from ganforge.cli.main import main
 from ganforge.data.base import GanDataset, TensorDataset
 from ganforge.data.mnist import IMAGE_INFO
@@ -170,8 +170,8 @@ def _mnist_config(out, steps=6, **extra) -> RunConfig:
     return RunConfig(data="mnist", steps=steps, out=str(out), **{**settings, **extra})
 
 
-def test_each_fake_is_drawn_with_the_class_of_its_real_partner(tmp_path, registry, plugin_manager):
-    trainer = Trainer(_mnist_config(tmp_path / "run"), registry=registry, plugin_manager=plugin_manager)
+def test_each_fake_is_drawn_with_the_class_of_its_real_partner(tmp_path, make_trainer):
+    trainer = make_trainer(_mnist_config(tmp_path / "run"))
     seen: list[tuple[torch.Tensor, torch.Tensor]] = []
     score = trainer.discriminator.forward_pair
 
@@ -198,12 +198,12 @@ def test_each_fake_is_drawn_with_the_class_of_its_real_partner(tmp_path, registr
 
 
 @pytest.mark.parametrize("loss", ["nonsat", "wgan-gp", "rpgan"])
-def test_conditional_training_runs_with_every_kind_of_loss(loss, tmp_path, registry, plugin_manager):
+def test_conditional_training_runs_with_every_kind_of_loss(loss, tmp_path, make_trainer):
     """Gradient penalties (R1 here, WGAN-GP's interpolates, R3GAN's pairs) score with the labels."""
     config = _mnist_config(tmp_path / loss, loss=loss)
     if loss == "nonsat":
         config.options["loss"] = {"r1": 1.0}
-    trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
+    trainer = make_trainer(config)
     trainer.fit()
     assert math.isfinite(trainer.logs["d_loss"]) and math.isfinite(trainer.logs["g_loss"])
 

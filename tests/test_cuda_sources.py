@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # nvcc builds every kernel for two architectures: about half a minute
 @pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc is not installed: CUDA sources cannot be compiled")
 def test_cuda_sources_compile_with_nvcc():
     result = subprocess.run(["bash", str(ROOT / "tools" / "check_cuda_sources.sh")], capture_output=True, text=True,

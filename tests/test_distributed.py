@@ -14,6 +14,8 @@ import torch
 from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.run.folder import read_metrics
 
+pytestmark = pytest.mark.slow
+
 # No BatchNorm (torch has no SyncBatchNorm on the CPU), no dropout, no minibatch feature: with
 # every loss a mean over the batch, two halves' averaged gradients are the whole batch's gradient.
 ARGS = ["--data", "ring8", "--batch-size", "64", "--threads", "1", "--set", "gen.norm=none",

@@ -8,15 +8,9 @@ import dataclasses
 import pytest
 import torch
 
-from ganforge import RunConfig, Trainer
+from ganforge import RunConfig
 from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.errors import ConfigError, DivergenceError
-
-
-def _config(tmp_path, **overrides):
-    base = dict(data="ring8", steps=60, batch_size=32, out=str(tmp_path / "r"), log_every=5, ckpt_every=10,
-                sample_every=0, options={"gen": {"hidden": (16,)}, "disc": {"hidden": (16,)}})
-    return RunConfig(**{**base, **overrides})
 
 
 class NanAfter:
@@ -38,9 +32,8 @@ class NanAfter:
 
 
 @pytest.mark.parametrize("poison_weights", [False, True])
-def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(poison_weights, tmp_path, registry,
-                                                                      plugin_manager):
-    trainer = Trainer(_config(tmp_path), registry=registry, plugin_manager=plugin_manager)
+def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(poison_weights, small_config, make_trainer):
+    trainer = make_trainer(small_config(steps=60, z_dim=None, sample_every=0, hidden=(16,)))
     trainer.start()
     trainer.step_fn = NanAfter(trainer, 23, poison_weights)
     with pytest.raises(DivergenceError, match="training diverged") as info:
@@ -52,7 +45,7 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_checkpoint(poison_weig
     message = str(info.value)
     assert "last good checkpoint is " in message and "step_0000020" in message and "--lr-g" in message
     assert trainer.step < 60
-    ckpt = load_checkpoint(latest_checkpoint(trainer.paths.root))
+    ckpt = load_checkpoint(latest_checkpoint(trainer.folder.root))
     assert ckpt.step == 20
     assert all(torch.isfinite(v).all() for v in (*ckpt.generator.values(), *ckpt.discriminator.values()))
 
@@ -104,10 +97,10 @@ def _poisoned_points(bad_batches):
 
 
 @pytest.mark.parametrize("on_nan", ["stop", "skip"])
-def test_on_nan_skip_skips_the_bad_updates_and_counts_them(on_nan, tmp_path, registry, plugin_manager):
+def test_on_nan_skip_skips_the_bad_updates_and_counts_them(on_nan, small_config, make_trainer, registry):
     registry.add("dataset", "poisoned", lambda **_: _poisoned_points({12, 13, 31})())
-    config = _config(tmp_path, data="poisoned", steps=40, on_nan=on_nan, ckpt_every=10)
-    trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
+    config = small_config(data="poisoned", steps=40, z_dim=None, sample_every=0, hidden=(16,), on_nan=on_nan)
+    trainer = make_trainer(config)
     if on_nan == "stop":
         with pytest.raises(DivergenceError, match="step_0000010"):
             trainer.fit()
@@ -116,18 +109,19 @@ def test_on_nan_skip_skips_the_bad_updates_and_counts_them(on_nan, tmp_path, reg
     assert trainer.skipped_updates == 3
     from ganforge.run.folder import read_metrics
 
-    rows = read_metrics(trainer.paths.metrics)
+    rows = read_metrics(trainer.folder.metrics)
     assert sum(r.get("skipped", 0) for r in rows) == 3
     assert all(torch.isfinite(p).all() for p in trainer.discriminator.parameters())
 
 
-def test_on_nan_skip_still_stops_a_run_that_only_produces_nan(tmp_path, registry, plugin_manager):
+def test_on_nan_skip_still_stops_a_run_that_only_produces_nan(small_config, make_trainer, registry):
     registry.add("dataset", "poisoned", lambda **_: _poisoned_points(set(range(1000)))())
-    config = _config(tmp_path, data="poisoned", steps=300, on_nan="skip", ckpt_every=0)
+    config = small_config(data="poisoned", steps=300, z_dim=None, sample_every=0, ckpt_every=0, hidden=(16,),
+                          on_nan="skip")
     with pytest.raises(DivergenceError, match="in a row"):
-        Trainer(config, registry=registry, plugin_manager=plugin_manager).fit()
+        make_trainer(config).fit()
 
 
-def test_on_nan_must_be_stop_or_skip(tmp_path):
+def test_on_nan_must_be_stop_or_skip(small_config):
     with pytest.raises(ConfigError, match="--on-nan"):
-        _config(tmp_path, on_nan="ignore").validate()
+        small_config(steps=60, z_dim=None, sample_every=0, hidden=(16,), on_nan="ignore").validate()

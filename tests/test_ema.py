@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge import RunConfig, Trainer
+from ganforge import RunConfig
 from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.errors import ConfigError
 from ganforge.nn import BatchNorm1d
@@ -83,33 +83,26 @@ def test_calibration_size_shrinks_for_large_samples():
     assert calibration_size((3, 1024, 1024)) == 128
 
 
-def _config(tmp_path, **overrides):
-    base = dict(data="ring8", steps=20, batch_size=32, z_dim=4, out=str(tmp_path / "run"), log_every=10,
-                sample_every=10, ckpt_every=10, options={"gen": {"hidden": (16,)}, "disc": {"hidden": (16,)}})
-    return RunConfig(**{**base, **overrides})
-
-
-def test_checkpoint_keeps_the_average_and_resume_restores_it(tmp_path, registry, plugin_manager):
-    trainer = Trainer(_config(tmp_path, ema=0.9), registry=registry, plugin_manager=plugin_manager)
+def test_checkpoint_keeps_the_average_and_resume_restores_it(small_config, make_trainer):
+    trainer = make_trainer(small_config(steps=20, log_every=10, hidden=(16,), ema=0.9))
     trainer.fit()
-    ckpt = load_checkpoint(latest_checkpoint(trainer.paths.root))
+    ckpt = load_checkpoint(latest_checkpoint(trainer.folder.root))
     assert ckpt.generator_ema is not None
     for name, value in trainer.ema.state_dict().items():
         assert torch.equal(ckpt.generator_ema[name], value)
     assert any(not torch.equal(ckpt.generator_ema[k], ckpt.generator[k]) for k in ckpt.generator)
 
-    resumed = Trainer(_config(tmp_path, ema=0.9, steps=20, resume=True), registry=registry,
-                      plugin_manager=plugin_manager)
+    resumed = make_trainer(small_config(steps=20, log_every=10, hidden=(16,), ema=0.9, resume=True))
     resumed.start()
     for name, value in resumed.ema.state_dict().items():
         assert torch.equal(ckpt.generator_ema[name], value)
     resumed.stop()
 
 
-def test_sample_and_eval_use_the_average_unless_told_not_to(tmp_path, registry, plugin_manager):
-    trainer = Trainer(_config(tmp_path), registry=registry, plugin_manager=plugin_manager)
+def test_sample_and_eval_use_the_average_unless_told_not_to(small_config, make_trainer, registry):
+    trainer = make_trainer(small_config(steps=20, log_every=10, hidden=(16,)))
     trainer.fit()
-    averaged, last = load_run(trainer.paths.root, registry), load_run(trainer.paths.root, registry, ema=False)
+    averaged, last = load_run(trainer.folder.root, registry), load_run(trainer.folder.root, registry, ema=False)
     assert averaged.averaged and not last.averaged
     z = torch.randn(5, 4)
     with torch.no_grad():
@@ -118,12 +111,12 @@ def test_sample_and_eval_use_the_average_unless_told_not_to(tmp_path, registry, 
         assert not torch.allclose(averaged.generator(z), last.generator(z))
 
 
-def test_ema_zero_turns_it_off(tmp_path, registry, plugin_manager):
-    trainer = Trainer(_config(tmp_path, ema=0.0), registry=registry, plugin_manager=plugin_manager)
+def test_ema_zero_turns_it_off(small_config, make_trainer, registry):
+    trainer = make_trainer(small_config(steps=20, log_every=10, hidden=(16,), ema=0.0))
     trainer.fit()
     assert trainer.ema is None and trainer.sampler is trainer.generator
-    assert load_checkpoint(latest_checkpoint(trainer.paths.root)).generator_ema is None
-    assert not load_run(trainer.paths.root, registry).averaged
+    assert load_checkpoint(latest_checkpoint(trainer.folder.root)).generator_ema is None
+    assert not load_run(trainer.folder.root, registry).averaged
 
 
 @pytest.mark.parametrize("bad", [1.0, -0.1, 2])
@@ -149,8 +142,8 @@ def test_bad_rampup_is_refused(bad):
         RunConfig(ema_rampup=bad).validate()
 
 
-def test_the_run_passes_its_rampup_to_the_average(tmp_path, registry, plugin_manager):
-    trainer = Trainer(_config(tmp_path, ema=0.9, ema_rampup=3.0), registry=registry, plugin_manager=plugin_manager)
+def test_the_run_passes_its_rampup_to_the_average(small_config, make_trainer):
+    trainer = make_trainer(small_config(steps=20, log_every=10, hidden=(16,), ema=0.9, ema_rampup=3.0))
     assert trainer.ema.rampup == 3.0
 
 
@@ -168,14 +161,15 @@ def test_cli_no_ema_flag(tmp_path, capsys):
     assert "decay in [0, 1)" in capsys.readouterr().err
 
 
-def test_saved_statistics_are_the_averages_own_and_loading_keeps_their_bits(tmp_path, registry, plugin_manager):
-    config = _config(tmp_path, ema=0.9, options={"gen": {"hidden": (16,), "norm": "batch"}, "disc": {"hidden": (16,)}})
-    trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
+def test_saved_statistics_are_the_averages_own_and_loading_keeps_their_bits(small_config, make_trainer, registry):
+    config = small_config(steps=20, log_every=10, ema=0.9,
+                          options={"gen": {"hidden": (16,), "norm": "batch"}, "disc": {"hidden": (16,)}})
+    trainer = make_trainer(config)
     trainer.fit()
-    ckpt = load_checkpoint(latest_checkpoint(trainer.paths.root))
+    ckpt = load_checkpoint(latest_checkpoint(trainer.folder.root))
     live = [k for k in ckpt.generator if k.endswith("running_mean")]
     assert live and all(not torch.equal(ckpt.generator_ema[k], ckpt.generator[k]) for k in live)
-    restored = load_run(trainer.paths.root, registry)
+    restored = load_run(trainer.folder.root, registry)
     for name, value in restored.generator.state_dict().items():
         assert torch.equal(ckpt.generator_ema[name], value), name
 

@@ -11,9 +11,11 @@ import sys
 import pytest
 import torch
 
-from ganforge import RunConfig, Trainer
+from ganforge import RunConfig
 from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.run.folder import read_metrics
+
+pytestmark = pytest.mark.slow
 
 DATA = ["ring8", "grid25", "mnist", "digits", "digits+classes"]  # +classes: class-conditional training
 
@@ -28,12 +30,6 @@ def config(out, data: str, steps: int, **extra) -> RunConfig:
     settings = dict(batch_size=32, z_dim=8, threads=1, log_every=7, sample_every=0, ckpt_every=0, seed=3,
                     ema=0.9, options=options)
     return RunConfig(data=data, steps=steps, out=str(out), **{**settings, **extra})
-
-
-def fit(cfg: RunConfig, registry, plugin_manager) -> Trainer:
-    trainer = Trainer(cfg, registry=registry, plugin_manager=plugin_manager)
-    trainer.fit()
-    return trainer
 
 
 def final_state(out) -> dict[str, torch.Tensor]:
@@ -60,13 +56,13 @@ class Crash(BaseException):
 
 
 @pytest.mark.parametrize("data", DATA)
-def test_resume_after_a_checkpoint_is_bit_identical(data, tmp_path, registry, plugin_manager):
+def test_resume_after_a_checkpoint_is_bit_identical(data, tmp_path, make_trainer, plugin_manager):
     """A run that dies after its periodic checkpoint at step 10 (mid log window, mid epoch) and
     is resumed ends exactly where the run that never died ends."""
     from ganforge import hookimpl
 
     steps = 60 if data.startswith("digits") else 24  # digits: 44 batches an epoch, so the run crosses an epoch
-    fit(config(tmp_path / "straight", data, steps), registry, plugin_manager)
+    make_trainer(config(tmp_path / "straight", data, steps)).fit()
 
     class DieAt13:
         @hookimpl
@@ -77,22 +73,22 @@ def test_resume_after_a_checkpoint_is_bit_identical(data, tmp_path, registry, pl
     dying = DieAt13()
     plugin_manager.register(dying)
     with pytest.raises(Crash):
-        fit(config(tmp_path / "cut", data, steps, ckpt_every=10), registry, plugin_manager)
+        make_trainer(config(tmp_path / "cut", data, steps, ckpt_every=10)).fit()
     plugin_manager.unregister(dying)
     assert load_checkpoint(latest_checkpoint(tmp_path / "cut")).step == 10
-    fit(config(tmp_path / "cut", data, steps, ckpt_every=10, resume=True), registry, plugin_manager)
+    make_trainer(config(tmp_path / "cut", data, steps, ckpt_every=10, resume=True)).fit()
     assert_identical(tmp_path / "straight", tmp_path / "cut")
 
 
 @pytest.mark.parametrize("where", ["d_step", "g_step", "between"])
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
-def test_a_signal_anywhere_in_a_step_saves_whole_steps(sig, where, tmp_path, registry, plugin_manager):
+def test_a_signal_anywhere_in_a_step_saves_whole_steps(sig, where, tmp_path, make_trainer, plugin_manager):
     """The signal is raised inside D's or G's optimiser step, or between steps; the run stops
     after that step with a checkpoint, and resuming it reproduces the uninterrupted run."""
     steps, at = 20, 9
-    fit(config(tmp_path / "straight", "digits", steps), registry, plugin_manager)
+    make_trainer(config(tmp_path / "straight", "digits", steps)).fit()
 
-    trainer = Trainer(config(tmp_path / "cut", "digits", steps), registry=registry, plugin_manager=plugin_manager)
+    trainer = make_trainer(config(tmp_path / "cut", "digits", steps))
     optimizer = {"d_step": trainer.opt_d, "g_step": trainer.opt_g}.get(where)
     if optimizer is not None:
         original = optimizer.step
@@ -119,17 +115,17 @@ def test_a_signal_anywhere_in_a_step_saves_whole_steps(sig, where, tmp_path, reg
     assert load_checkpoint(latest_checkpoint(tmp_path / "cut")).step == at + 1
     if where == "between":
         plugin_manager.unregister(plugin)
-    fit(config(tmp_path / "cut", "digits", steps, resume=True), registry, plugin_manager)
+    make_trainer(config(tmp_path / "cut", "digits", steps, resume=True)).fit()
     assert_identical(tmp_path / "straight", tmp_path / "cut")
 
 
-def test_signal_handlers_are_given_back_after_training(tmp_path, registry, plugin_manager):
+def test_signal_handlers_are_given_back_after_training(tmp_path, make_trainer):
     before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    fit(config(tmp_path / "run", "ring8", 3), registry, plugin_manager)
+    make_trainer(config(tmp_path / "run", "ring8", 3)).fit()
     assert {s: signal.getsignal(s) for s in before} == before
 
 
-def test_a_plugin_data_stream_without_state_is_replayed(tmp_path, registry, plugin_manager):
+def test_a_plugin_data_stream_without_state_is_replayed(tmp_path, make_trainer, registry):
     """A third-party data set whose batches come from a plain generator function resumes exactly
     too: the trainer replays the stream up to where the run had got."""
     from ganforge.data.base import DataInfo, GanDataset
@@ -145,9 +141,9 @@ def test_a_plugin_data_stream_without_state_is_replayed(tmp_path, registry, plug
             return torch.randn(n, 2, generator=generator) * 0.1 + 1
 
     registry.add("dataset", "plain", lambda **_: Plain())
-    fit(config(tmp_path / "straight", "plain", 16), registry, plugin_manager)
-    fit(config(tmp_path / "cut", "plain", 7), registry, plugin_manager)  # a logging step: same lines
-    fit(config(tmp_path / "cut", "plain", 16, resume=True), registry, plugin_manager)
+    make_trainer(config(tmp_path / "straight", "plain", 16)).fit()
+    make_trainer(config(tmp_path / "cut", "plain", 7)).fit()  # a logging step: same lines
+    make_trainer(config(tmp_path / "cut", "plain", 16, resume=True)).fit()
     assert_identical(tmp_path / "straight", tmp_path / "cut")
 
 

@@ -10,9 +10,11 @@ import sys
 
 import pytest
 
-from ganforge import RunConfig, Trainer, hookimpl
+from ganforge import hookimpl
 from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.plugins import HookError
+
+pytestmark = pytest.mark.slow
 
 SMALL = ["--data", "ring8", "--z-dim", "2", "--threads", "1", "--set", "gen.hidden=64,64", "--set", "disc.hidden=64"]
 
@@ -75,7 +77,7 @@ def test_a_read_only_mount_is_one_line(tiny_disk, tmp_path):
     assert load_checkpoint(latest_checkpoint(tiny_disk / "run")).step == 3
 
 
-def test_a_failing_step_hook_saves_the_work_and_names_the_plugin(tmp_path, registry, plugin_manager):
+def test_a_failing_step_hook_saves_the_work_and_names_the_plugin(small_config, make_trainer, plugin_manager):
     class Flaky:
         @hookimpl
         def ganforge_on_step_end(self, run, step, logs):
@@ -83,12 +85,12 @@ def test_a_failing_step_hook_saves_the_work_and_names_the_plugin(tmp_path, regis
                 raise ValueError("my logger's server is down")
 
     plugin_manager.register(Flaky(), name="flaky-logger")
-    config = RunConfig(data="ring8", steps=20, batch_size=16, z_dim=2, out=str(tmp_path / "r"), threads=1,
-                       sample_every=0, ckpt_every=0, options={"gen": {"hidden": (8,)}, "disc": {"hidden": (8,)}})
+    config = small_config(steps=20, batch_size=16, z_dim=2, threads=1, log_every=100, sample_every=0, ckpt_every=0,
+                          hidden=(8,))
     with pytest.raises(HookError, match="flaky-logger.*ganforge_on_step_end.*server is down") as caught:
-        Trainer(config, registry=registry, plugin_manager=plugin_manager).fit()
+        make_trainer(config).fit()
     assert "--resume" in str(caught.value)
-    assert load_checkpoint(latest_checkpoint(tmp_path / "r")).step == 7
+    assert load_checkpoint(latest_checkpoint(config.out)).step == 7
 
 
 def test_a_plugin_that_exits_at_import_is_isolated(tmp_path):

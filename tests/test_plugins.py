@@ -209,10 +209,11 @@ def test_lifecycle_hooks_are_called_in_order(tiny_points_config):
     assert calls[-2:] == ["ckpt30", "end"]
 
 
-def test_step_hook_gets_each_steps_values_and_eval_hook_gets_results(tiny_points_config, registry, plugin_manager):
+def test_step_hook_gets_each_steps_values_and_eval_hook_gets_results(tiny_points_config, make_trainer,
+                                                                       plugin_manager):
     """Every step's own losses (not the last logged line), a ``logged`` flag that matches
     metrics.jsonl, and the evaluation results through ``ganforge_on_eval``."""
-    from ganforge import Trainer, hookimpl
+    from ganforge import hookimpl
     from ganforge.run.folder import read_metrics
 
     seen, evals = [], []
@@ -229,9 +230,9 @@ def test_step_hook_gets_each_steps_values_and_eval_hook_gets_results(tiny_points
     plugin_manager.register(Recorder())
     tiny_points_config.eval_every, tiny_points_config.eval_metrics = 15, ("modes",)
     tiny_points_config.eval_samples = 200
-    trainer = Trainer(tiny_points_config, registry=registry, plugin_manager=plugin_manager)
+    trainer = make_trainer(tiny_points_config)
     trainer.fit()
-    rows = [r for r in read_metrics(trainer.paths.metrics) if "d_loss" in r]
+    rows = [r for r in read_metrics(trainer.folder.metrics) if "d_loss" in r]
     assert [s for s, logged, *_ in seen if logged] == [r["step"] for r in rows]
     assert [s for s, *_ in seen] == list(range(1, tiny_points_config.steps + 1))
     assert all(step == logged_step for step, _, _, _, logged_step in seen)
@@ -240,14 +241,13 @@ def test_step_hook_gets_each_steps_values_and_eval_hook_gets_results(tiny_points
     assert [s for s, _ in evals] == [15, 30] and all("eval/modes" in r for _, r in evals)
 
 
-def test_a_plugin_with_only_a_generator_trains_against_the_mlp_discriminator(tmp_path, registry, plugin_manager):
-    from ganforge import RunConfig, Trainer
+def test_a_plugin_with_only_a_generator_trains_against_the_mlp_discriminator(small_config, make_trainer, registry):
     from ganforge.models.mlp import MLPGenerator
 
     registry.add("generator", "resmlp", lambda **kw: MLPGenerator(**kw))
-    config = RunConfig(gen="resmlp", data="ring8", steps=3, batch_size=16, out=str(tmp_path / "r"), sample_every=0,
-                       options={"gen": {"hidden": (8,)}, "disc": {"hidden": (8,)}})
-    trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
+    config = small_config(gen="resmlp", steps=3, batch_size=16, z_dim=2, log_every=100, sample_every=0,
+                          ckpt_every=2000, hidden=(8,))
+    trainer = make_trainer(config)
     assert trainer.config.disc == "mlp"
     trainer.fit()
 

@@ -30,9 +30,9 @@ def config(tmp_path, **kw) -> RunConfig:
 
 
 @pytest.mark.parametrize("loss_options", [{}, {"r1": 1.0}])
-def test_bf16_trains_with_float32_weights_and_bf16_layers(loss_options, tmp_path, registry, plugin_manager):
+def test_bf16_trains_with_float32_weights_and_bf16_layers(loss_options, tmp_path, make_trainer):
     cfg = config(tmp_path, options={**config(tmp_path).options, "loss": loss_options})
-    trainer = Trainer(cfg, registry=registry, plugin_manager=plugin_manager)
+    trainer = make_trainer(cfg)
     dtypes = fit_recording_dtypes(trainer, trainer.discriminator)
     assert torch.bfloat16 in dtypes  # the dense layers ran in bf16
     for p in [*trainer.generator.parameters(), *trainer.discriminator.parameters()]:
@@ -42,10 +42,9 @@ def test_bf16_trains_with_float32_weights_and_bf16_layers(loss_options, tmp_path
 
 
 @pytest.mark.parametrize("loss_options", [{}, {"r1": 1.0}])
-def test_fp16_trains_with_float32_weights_fp16_layers_and_a_logged_loss_scale(loss_options, tmp_path, registry,
-                                                                              plugin_manager):
+def test_fp16_trains_with_float32_weights_fp16_layers_and_a_logged_loss_scale(loss_options, tmp_path, make_trainer):
     cfg = config(tmp_path, precision="fp16", log_every=2, options={**config(tmp_path).options, "loss": loss_options})
-    trainer = Trainer(cfg, registry=registry, plugin_manager=plugin_manager)
+    trainer = make_trainer(cfg)
     dtypes = fit_recording_dtypes(trainer, trainer.generator)
     assert torch.float16 in dtypes
     for p in [*trainer.generator.parameters(), *trainer.discriminator.parameters()]:
@@ -55,9 +54,8 @@ def test_fp16_trains_with_float32_weights_fp16_layers_and_a_logged_loss_scale(lo
     assert all(r["fp16_scale"] > 0 and r["fp16_overflow_skips"] >= 0 for r in rows)
 
 
-def test_fp16_overflow_skips_the_update_counts_it_and_lowers_the_scale(tmp_path, registry, plugin_manager):
-    trainer = Trainer(config(tmp_path, precision="fp16", steps=4, log_every=4), registry=registry,
-                      plugin_manager=plugin_manager)
+def test_fp16_overflow_skips_the_update_counts_it_and_lowers_the_scale(tmp_path, make_trainer):
+    trainer = make_trainer(config(tmp_path, precision="fp16", steps=4, log_every=4))
     # A scale no float16 gradient survives: the first updates must overflow and be skipped.
     trainer.scalers = {k: torch.amp.GradScaler("cpu", init_scale=2.0 ** 60) for k in ("d", "g")}
     before = {k: v.clone() for k, v in trainer.generator.state_dict().items()}
@@ -76,10 +74,9 @@ def test_fp16_overflow_skips_the_update_counts_it_and_lowers_the_scale(tmp_path,
     assert all(torch.isfinite(p).all() for p in trainer.generator.parameters())
 
 
-def test_fp16_resume_restores_the_loss_scale_exactly(tmp_path, registry, plugin_manager):
+def test_fp16_resume_restores_the_loss_scale_exactly(tmp_path, make_trainer):
     def run(out: str, steps: int, resume: bool = False) -> Trainer:
-        trainer = Trainer(config(tmp_path, precision="fp16", steps=steps, out=str(tmp_path / out), resume=resume),
-                          registry=registry, plugin_manager=plugin_manager)
+        trainer = make_trainer(config(tmp_path, precision="fp16", steps=steps, out=str(tmp_path / out), resume=resume))
         # A scale that overflows at first and then grows every 2 clean steps: it changes often.
         trainer.scalers = {k: torch.amp.GradScaler("cpu", init_scale=2.0 ** 30, growth_interval=2) for k in "dg"}
         trainer.fit()

@@ -15,6 +15,8 @@ import torch
 from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.run.folder import read_metrics
 
+pytestmark = pytest.mark.slow
+
 ARGS = ["--data", "ring8", "--steps", "100000", "--ckpt-every", "5", "--log-every", "5", "--sample-every", "0",
         "--set", "gen.hidden=16", "--set", "disc.hidden=16"]
 

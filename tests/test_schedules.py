@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from ganforge import RunConfig, Trainer
+from ganforge import RunConfig
 from ganforge.errors import ConfigError
 from ganforge.train.schedules import lr_factor
 
@@ -21,11 +21,10 @@ def test_factors_follow_the_published_formulas():
     assert lr_factor("linear", 8, 12, warmup=4) == 0.5
 
 
-def test_trainer_sets_both_learning_rates_each_step(tmp_path, registry, plugin_manager):
-    config = RunConfig(data="ring8", steps=10, batch_size=16, out=str(tmp_path / "r"), lr_g=1e-3, lr_d=4e-3,
-                       lr_schedule="linear", warmup=2, sample_every=0, ckpt_every=0,
-                       options={"gen": {"hidden": (8,)}, "disc": {"hidden": (8,)}})
-    trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
+def test_trainer_sets_both_learning_rates_each_step(small_config, make_trainer):
+    config = small_config(steps=10, batch_size=16, z_dim=2, lr_g=1e-3, lr_d=4e-3, lr_schedule="linear", warmup=2,
+                          log_every=100, sample_every=0, ckpt_every=0, hidden=(8,))
+    trainer = make_trainer(config)
     trainer.start()
     seen = []
     for _ in range(10):

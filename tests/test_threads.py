@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganforge import RunConfig, Trainer
+from ganforge import RunConfig
 from ganforge.errors import ConfigError
 from ganforge.runtime import threads as threads_module
 from ganforge.runtime.threads import ThreadTuner, candidate_counts, gemm_reproducibility, parse_threads
@@ -92,7 +92,7 @@ def test_gemms_are_thread_count_invariant_in_this_process():
     assert gemm_reproducibility().startswith("strict")
 
 
-def _weights_after_training(threads: int, out, registry, plugin_manager, norm: str) -> list[torch.Tensor]:
+def _weights_after_training(threads: int, out, make_trainer, norm: str) -> list[torch.Tensor]:
     # Layers wide enough that MKL splits the GEMMs across threads when it has two.
     norm, conditional, _ = norm.partition("+classes")
     options = {"gen": {"hidden": (512, 512), "norm": norm}, "disc": {"hidden": (512, 512)}}
@@ -100,25 +100,25 @@ def _weights_after_training(threads: int, out, registry, plugin_manager, norm: s
         options["gen"]["classes"] = options["disc"]["classes"] = 10
     config = RunConfig(data="digits", steps=8, batch_size=128, out=str(out), threads=threads, log_every=4,
                        sample_every=0, ckpt_every=0, options=options)
-    trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
+    trainer = make_trainer(config)
     trainer.fit()
     return [t.detach().clone() for module in (trainer.generator, trainer.discriminator)
             for t in module.state_dict().values()]
 
 
 @pytest.mark.parametrize("norm", ["none", "batch", "batch+classes"])
-def test_one_and_two_threads_train_bit_identical_weights(norm, tmp_path, registry, plugin_manager):
+def test_one_and_two_threads_train_bit_identical_weights(norm, tmp_path, make_trainer):
     """With and without BatchNorm in G (ganforge's BatchNorm1d reduces in a fixed order), and
     class-conditional (the projection's embedding and its gradient)."""
-    one = _weights_after_training(1, tmp_path / "one", registry, plugin_manager, norm)
-    two = _weights_after_training(2, tmp_path / "two", registry, plugin_manager, norm)
+    one = _weights_after_training(1, tmp_path / "one", make_trainer, norm)
+    two = _weights_after_training(2, tmp_path / "two", make_trainer, norm)
     assert all(torch.equal(a, b) for a, b in zip(one, two))
 
 
-def test_metrics_report_steps_per_second_and_threads(tiny_points_config, registry, plugin_manager):
+def test_metrics_report_steps_per_second_and_threads(tiny_points_config, make_trainer):
     from ganforge.run.folder import read_metrics
 
-    trainer = Trainer(tiny_points_config, registry=registry, plugin_manager=plugin_manager)
+    trainer = make_trainer(tiny_points_config)
     trainer.fit()
-    rows = read_metrics(trainer.paths.metrics)
+    rows = read_metrics(trainer.folder.metrics)
     assert all(r["steps_per_s"] > 0 and r["threads"] >= 1 for r in rows)

@@ -15,15 +15,14 @@ from ganforge.train import artifacts
 from ganforge.run.folder import read_metrics
 
 
-def fit(config, registry, plugin_manager):
-    trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
+def fit(trainer: Trainer) -> Trainer:
     trainer.fit()
     return trainer
 
 
-def test_run_folder_holds_everything_documented(tiny_points_config, registry, plugin_manager):
-    trainer = fit(tiny_points_config, registry, plugin_manager)
-    root = trainer.paths.root
+def test_run_folder_holds_everything_documented(tiny_points_config, make_trainer):
+    trainer = fit(make_trainer(tiny_points_config))
+    root = trainer.folder.root
     record = json.loads((root / "config.json").read_text())
     assert record["config"]["loss"] == "nonsat" and record["config"]["n_critic"] == 1
     assert record["versions"]["torch"] == torch.__version__
@@ -37,29 +36,28 @@ def test_run_folder_holds_everything_documented(tiny_points_config, registry, pl
     assert (root / "losses.png").is_file()
 
 
-def test_same_command_twice_gives_identical_losses(tiny_points_config, registry, plugin_manager, tmp_path):
-    first = fit(tiny_points_config, registry, plugin_manager)
+def test_same_command_twice_gives_identical_losses(tiny_points_config, make_trainer, tmp_path):
+    first = fit(make_trainer(tiny_points_config))
     tiny_points_config.out = str(tmp_path / "again")
-    second = fit(tiny_points_config, registry, plugin_manager)
-    a = [(r["d_loss"], r["g_loss"]) for r in read_metrics(first.paths.metrics)]
-    b = [(r["d_loss"], r["g_loss"]) for r in read_metrics(second.paths.metrics)]
+    second = fit(make_trainer(tiny_points_config))
+    a = [(r["d_loss"], r["g_loss"]) for r in read_metrics(first.folder.metrics)]
+    b = [(r["d_loss"], r["g_loss"]) for r in read_metrics(second.folder.metrics)]
     assert a == b
 
 
-def test_image_run_writes_an_image_grid(tmp_path, registry, plugin_manager):
+def test_image_run_writes_an_image_grid(tmp_path, make_trainer):
     config = RunConfig(data="digits", steps=4, batch_size=16, out=str(tmp_path / "img"), log_every=2,
                        options={"gen": {"hidden": (16,)}, "disc": {"hidden": (16,)}})
-    trainer = fit(config, registry, plugin_manager)
-    image = Image.open(trainer.last_samples)
+    trainer = fit(make_trainer(config))
+    image = Image.open(trainer.folder.last_samples())
     assert image.mode == "L" and image.width > 8 * 8
 
 
 @pytest.mark.parametrize("loss, n_critic, optimizer, lr", [
     ("wasserstein", 5, "rmsprop", 5e-5), ("wgan-gp", 5, "adam", 1e-4), ("minimax", 1, "adam", 2e-4)])
-def test_loss_declares_its_training_defaults(loss, n_critic, optimizer, lr, tiny_points_config, registry,
-                                             plugin_manager):
+def test_loss_declares_its_training_defaults(loss, n_critic, optimizer, lr, tiny_points_config, make_trainer):
     tiny_points_config.loss, tiny_points_config.steps = loss, 3
-    trainer = fit(tiny_points_config, registry, plugin_manager)
+    trainer = fit(make_trainer(tiny_points_config))
     c = trainer.config
     assert (c.n_critic, c.optimizer, c.lr_g, c.lr_d) == (n_critic, optimizer, lr, lr)
     if loss == "wasserstein":
@@ -69,25 +67,25 @@ def test_loss_declares_its_training_defaults(loss, n_critic, optimizer, lr, tiny
         assert c.betas == (0.0, 0.9)
 
 
-def test_user_flags_override_loss_defaults(tiny_points_config, registry, plugin_manager):
+def test_user_flags_override_loss_defaults(tiny_points_config, make_trainer):
     tiny_points_config.loss, tiny_points_config.n_critic, tiny_points_config.lr_d = "wasserstein", 2, 1e-3
     tiny_points_config.steps = 2
-    c = fit(tiny_points_config, registry, plugin_manager).config
+    c = fit(make_trainer(tiny_points_config)).config
     assert (c.n_critic, c.lr_d, c.lr_g) == (2, 1e-3, 5e-5)
 
 
-def test_existing_run_is_protected_and_resume_continues(tiny_points_config, registry, plugin_manager):
-    fit(tiny_points_config, registry, plugin_manager)
+def test_existing_run_is_protected_and_resume_continues(tiny_points_config, make_trainer):
+    fit(make_trainer(tiny_points_config))
     with pytest.raises(ConfigError, match="--resume"):
-        Trainer(tiny_points_config, registry=registry, plugin_manager=plugin_manager).fit()
+        make_trainer(tiny_points_config).fit()
     tiny_points_config.resume, tiny_points_config.steps = True, 40
-    trainer = fit(tiny_points_config, registry, plugin_manager)
+    trainer = fit(make_trainer(tiny_points_config))
     assert trainer.step == 40
-    steps = [r["step"] for r in read_metrics(trainer.paths.metrics)]
+    steps = [r["step"] for r in read_metrics(trainer.folder.metrics)]
     assert steps == sorted(set(steps)) and steps[-1] == 40
 
 
-def test_ctrl_c_leaves_a_complete_checkpoint(tiny_points_config, registry, plugin_manager):
+def test_ctrl_c_leaves_a_complete_checkpoint(tiny_points_config, make_trainer, plugin_manager):
     from ganforge import hookimpl
     from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 
@@ -99,7 +97,7 @@ def test_ctrl_c_leaves_a_complete_checkpoint(tiny_points_config, registry, plugi
 
     plugin_manager.register(InterruptAt17())
     with pytest.raises(KeyboardInterrupt):
-        Trainer(tiny_points_config, registry=registry, plugin_manager=plugin_manager).fit()
+        make_trainer(tiny_points_config).fit()
     ckpt = load_checkpoint(latest_checkpoint(tiny_points_config.out))
     assert ckpt.step == 17
 
@@ -144,22 +142,22 @@ def test_mlp_sizes_follow_the_data(registry):
     assert not any(isinstance(m, torch.nn.Dropout) for m in points_disc.modules())
 
 
-def test_image_runs_save_the_real_digits_beside_their_pictures(tmp_path, registry, plugin_manager):
+def test_image_runs_save_the_real_digits_beside_their_pictures(tmp_path, make_trainer):
     """samples/real.png: the real training images drawn the same way as the pictures (read back
     with Pillow), so a picture is judged against the data; drawn again by a resumed session, so a
     file left from another run in the folder, or cut short, does not stay."""
     config = RunConfig(data="mnist", steps=4, batch_size=8, z_dim=8, out=str(tmp_path / "run"), threads=1,
                        sample_every=2, ckpt_every=2, options={"gen": {"hidden": (16,)}, "disc": {"hidden": (16,)}})
-    trainer = fit(config, registry, plugin_manager)
-    real_path = trainer.paths.samples / "real.png"
+    trainer = fit(make_trainer(config))
+    real_path = trainer.folder.samples / "real.png"
     picture = np.asarray(Image.open(real_path))
     expected = artifacts.to_uint8_images(trainer.real_preview, trainer.info.value_range)
     # the first cell, inside the 2-pixel white border, upscaled twice
     assert np.array_equal(picture[4:60:2, 4:60:2], expected[0, ..., 0])
-    assert picture.shape == np.asarray(Image.open(trainer.last_samples)).shape
+    assert picture.shape == np.asarray(Image.open(trainer.folder.last_samples())).shape
     before = real_path.read_bytes()
     real_path.write_bytes(before[: len(before) // 2])  # a write cut short
     config.steps, config.resume = 6, True
-    fit(config, registry, plugin_manager)
+    fit(make_trainer(config))
     assert real_path.read_bytes() == before
-    assert sorted(p.name for p in trainer.paths.samples.iterdir())[-1] == "step_0000006.png"
+    assert sorted(p.name for p in trainer.folder.samples.iterdir())[-1] == "step_0000006.png"

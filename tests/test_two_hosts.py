@@ -25,6 +25,8 @@ import torch
 
 from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 
+pytestmark = pytest.mark.slow
+
 ADDRESSES = ("10.213.0.1", "10.213.0.2")
 PORT = "29431"
 ARGS = ["--data", "ring8", "--batch-size", "64", "--threads", "1", "--set", "gen.norm=none",
