@@ -17,6 +17,7 @@ from torch import nn
 from ganforge.data import GanDataset
 from ganforge.errors import ConfigError, UsageError
 from ganforge.metrics.base import EvalData, Metric
+from ganforge.models.sampling import draw
 from ganforge.registry import Registry
 
 DEFAULT_N = {"image": 10_000, "points": 2_500}
@@ -117,16 +118,13 @@ def build_extractor(registry: Registry, dataset: GanDataset, options: dict[str, 
     return extractor
 
 
-@torch.no_grad()
 def generate(generator: nn.Module, z_dim: int, n: int, seed: int, batch_size: int = 1000) -> torch.Tensor:
+    """``n`` samples of seeded noise (drawn chunk by chunk, as every earlier version drew it, so
+    a run's numbers do not move), float32 on the CPU."""
     rng = torch.Generator().manual_seed(seed)
     device = next(generator.parameters()).device
-    was_training = generator.training
-    generator.eval()
-    out = [generator(torch.randn(min(batch_size, n - i), z_dim, generator=rng).to(device)).float().cpu()
-           for i in range(0, n, batch_size)]
-    generator.train(was_training)
-    return torch.cat(out)
+    chunks = [torch.randn(min(batch_size, n - i), z_dim, generator=rng) for i in range(0, n, batch_size)]
+    return torch.cat([draw(generator, z.to(device)).cpu() for z in chunks])
 
 
 def _compute(name: str, metric: Metric, data: EvalData) -> dict[str, float]:

@@ -45,6 +45,24 @@ class Checkpointer:
                                self.state.state_dict(), keep=self.keep,
                                generator_ema=self.ema.current() if self.ema is not None else None)
 
+    def resume(self, resume: bool, from_step: int | None) -> int | None:
+        """The process that owns the folder: restore the checkpoint a resume continues from and
+        return its step, or ``None`` for a new run (whose folder loses a dead run's log)."""
+        existing = self.folder.checkpoint_to_resume(resume, from_step)
+        if existing is None:
+            if self.folder.root.exists():
+                self.folder.forget_metrics()  # a previous run died before its first checkpoint
+            return None
+        return self.restore(existing)
+
+    def resume_read_only(self, resume: bool, from_step: int | None) -> int | None:
+        """A process other than rank 0 under torchrun: load the checkpoint rank 0 resumes from
+        (with ``from_step``, that step's own folder: rank 0 may be moving ``latest`` meanwhile)."""
+        if not (resume and self.folder.root.is_dir()):
+            return None
+        path = self.folder.checkpoint_at(from_step) if from_step is not None else self.folder.latest_checkpoint()
+        return None if path is None else self.restore(path, trim_metrics=False)
+
     def restore(self, path: Path, trim_metrics: bool = True) -> int:
         """Load the checkpoint in ``path``; return its step. ``trim_metrics`` drops the metrics
         lines logged after it (the process that owns the folder does that)."""

@@ -23,12 +23,13 @@ WGAN-GP's interpolates and the relativistic pairs need no change.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import torch
 from torch import nn
 
+from ganforge.data.base import Batch, GanDataset
 from ganforge.errors import ConfigError
 
 
@@ -82,3 +83,13 @@ class WithLabels:
 
     def __getattr__(self, name: str) -> Any:  # parameters(), training, ... of the wrapped network
         return getattr(self.discriminator, name)
+
+
+def training_stream(data: GanDataset, classes: int, batch_size: int, rng: torch.Generator,
+                    name: str) -> Iterator[Batch]:
+    """The batches a run trains on: labelled ones for a class-conditional pair (``classes`` > 0,
+    after checking the data's labels fit), plain ones otherwise."""
+    if not classes:
+        return data.batches(batch_size, rng)
+    check_labels(data.labels, classes, name)
+    return data.labelled_batches(batch_size, rng)

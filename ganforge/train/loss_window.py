@@ -45,8 +45,14 @@ class LossWindow:
         """The average of each loss over the window's steps (reads the device once)."""
         return {k: float(v) / self.steps for k, v in self.sums.items()} if self.steps else {}
 
-    def steps_per_s(self, now: float) -> float:
-        return round((self.steps + self.skipped) / max(now - self.started, 1e-9), 2)
+    def line(self, step: int, elapsed: float, now: float) -> dict[str, Any]:
+        """The metrics line that closes the window: the mean losses, the step, the time since the
+        session started and the rate over the window. Non-finite means are returned as they are:
+        the caller decides the run has diverged."""
+        line: dict[str, Any] = self.means()
+        line.update(step=step, time=round(elapsed, 3),
+                    steps_per_s=round((self.steps + self.skipped) / max(now - self.started, 1e-9), 2))
+        return line
 
     def reset(self, now: float) -> None:
         """Start the next window (after its line was written)."""

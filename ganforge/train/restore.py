@@ -13,6 +13,7 @@ from torch import nn
 from ganforge.config import RunConfig
 from ganforge.data import DataInfo
 from ganforge.errors import CheckpointError, ConfigError, UsageError
+from ganforge.models.sampling import draw
 from ganforge.registry import Registry
 from ganforge.run.checkpoint import load_checkpoint, restoring
 from ganforge.run.folder import RunFolder
@@ -55,7 +56,7 @@ class RestoredRun:
             if label is not None:
                 noise_of_class = cast(Callable[..., torch.Tensor], self.generator.noise_of_class)
                 z = noise_of_class(z, torch.full((len(z),), label), torch.rand(len(z), generator=rng))
-            chunks.append(self.generator(z.to(device)).float().cpu())
+            chunks.append(draw(self.generator, z.to(device)).cpu())
         return torch.cat(chunks) if chunks else torch.empty(0, *self.info.sample_shape)
 
 

@@ -20,7 +20,6 @@ from ganforge.config import ResolvedConfig, RunConfig, merge_settings
 from ganforge.resolve import given_settings, resolve_settings
 from ganforge.errors import PeerLostError, UsageError
 from ganforge.faults import crash_point
-from ganforge.models.sampling import draw
 from ganforge.plugins import HookError, call_hook
 from ganforge.registry import Registry
 from ganforge.resources import require_memory
@@ -34,17 +33,16 @@ from ganforge.train import artifacts
 from ganforge.train.batch_stream import ResumableBatches
 from ganforge.train.checkpointing import Checkpointer, diverged
 from ganforge.train.build import build_dataset, build_loss, build_models, build_optimizer
-from ganforge.train.conditioning import check_labels, conditional_classes
+from ganforge.train.conditioning import conditional_classes, training_stream
 from ganforge.train.ema import EmaGenerator, calibration_size
 from ganforge.train.loss_window import LossWindow
+from ganforge.train.pictures import Pictures
 from ganforge.train.provenance import provenance
 from ganforge.train.run_state import PluginStates, StateOf, TrainingState
 from ganforge.train.run_view import Run, StepValues
 from ganforge.train.schedules import LrSchedule
 from ganforge.train.step import GanStep, StepResult
 
-N_FIXED_IMAGES = 64
-N_FIXED_POINTS = 2500
 MAX_SKIPPED_IN_A_ROW = 100  # --on-nan skip: past this many bad steps in a row the run has diverged
 
 
@@ -68,12 +66,8 @@ class Trainer:
         self.info = self.data.info
         gen, disc = build_models(c, registry, self.info)
         self.classes = conditional_classes(gen, disc)
-        if self.classes:
-            check_labels(self.data.labels, self.classes, c.data)
-            stream = self.data.labelled_batches(c.batch_size, self.data_rng)
-        else:
-            stream = self.data.batches(c.batch_size, self.data_rng)
-        self.batches = ResumableBatches(stream, self.data_rng)
+        self.batches = ResumableBatches(training_stream(self.data, self.classes, c.batch_size, self.data_rng, c.data),
+                                        self.data_rng)
         # a batch's samples and noise, each held a few times over by the step
         require_memory(16 * c.batch_size * (math.prod(self.info.sample_shape) + c.z_dim),
                        f"--batch-size {c.batch_size}", "use a smaller --batch-size")
@@ -85,9 +79,8 @@ class Trainer:
         self.ema = (EmaGenerator(self.generator, c.ema, c.z_dim, calibration_size(self.info.sample_shape),
                                  rampup=c.ema_rampup) if c.ema else None)
         self.step = self.start_step = 0
-        n_fixed = N_FIXED_IMAGES if self.info.modality == "image" else N_FIXED_POINTS
-        self.fixed_noise = torch.randn(n_fixed, c.z_dim, generator=self._fixed_rng()).to(self.device)
-        self.real_preview = self.data.real_samples(n_fixed, self._fixed_rng(), split="train")
+        self.pictures = Pictures(self.folder, self.data, c.z_dim, c.seed, self.device)
+        self.fixed_noise, self.real_preview = self.pictures.noise, self.pictures.real
         self.threads = ThreadTuner(requested=c.threads)
         self.window = LossWindow(self.device)
         self.logs: dict[str, Any] = {}
@@ -95,7 +88,7 @@ class Trainer:
         self.checkpoints = Checkpointer(self.folder, self.generator, self.discriminator, self.ema,
                                         self._training_state(), self.data_rng, c.keep)
         self.stop_requests: StopRequests | None = None
-        self._stop_agreed = self._mid_step = self._real_saved = False
+        self._stop_agreed = self._mid_step = False
 
     @classmethod
     def from_installed(cls, config: RunConfig | dict[str, Any] | None = None, /, **settings: Any) -> Trainer:
@@ -107,9 +100,6 @@ class Trainer:
         pm, registry = load_registry()
         given = merge_settings(given_settings(config) if config is not None else {}, settings)
         return cls(given, registry=registry, plugin_manager=pm)
-
-    def _fixed_rng(self) -> torch.Generator:
-        return torch.Generator().manual_seed(self.config.seed + 12345)
 
     def _training_state(self) -> TrainingState:
         """Everything the next step depends on besides the weights, each part from its owner."""
@@ -166,20 +156,20 @@ class Trainer:
         """Open the run folder (restoring a checkpoint on resume), set the thread count and call
         ``ganforge_on_train_start``. :meth:`fit` calls it; so do benchmarks that drive
         :meth:`train` themselves."""
+        c = self.config
         try:
             try:
                 if self.seam.is_main_process:  # only rank 0 owns the run folder; the others only read
                     self.run_lock.acquire()
                     self._open_run_folder()
                 else:
-                    self._restore_read_only()
+                    self.step = self.checkpoints.resume_read_only(c.resume, c.from_step) or 0
             except BaseException:
                 self.seam.agree(True)  # tell the other processes, which would wait for us forever
                 raise
             if self.seam.agree(False):
                 raise UsageError("another process of this torchrun job failed to start (its message is above)")
             self.threads.start()
-            c = self.config
             self.step_fn = GanStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
                                    self.batches, batch_size=c.batch_size, z_dim=c.z_dim, n_critic=c.n_critic,
                                    device=self.device, skip_nonfinite=c.on_nan == "skip", seam=self.seam,
@@ -265,14 +255,13 @@ class Trainer:
         now, window = time.perf_counter(), self.window
         if self.seam.distributed and window.sums:  # each process's losses are of its slice: average
             keys = sorted(window.sums)
-            mean = self.seam.all_reduce_mean(torch.stack([torch.as_tensor(window.sums[k]) for k in keys]))
-            window.sums = dict(zip(keys, mean))
-        logs: dict[str, Any] = window.means()
-        if not all(math.isfinite(v) for v in logs.values()):
-            raise diverged(f"the losses became non-finite ({', '.join(f'{k} {v}' for k, v in logs.items())}) "
+            window.sums = dict(zip(keys, self.seam.all_reduce_mean(torch.stack([torch.as_tensor(window.sums[k]) for k in keys]))))
+        logs = window.line(self.step, now - self._t0, now)
+        losses = {k: v for k, v in logs.items() if k.endswith("_loss")}
+        if not all(math.isfinite(v) for v in losses.values()):
+            raise diverged(f"the losses became non-finite ({', '.join(f'{k} {v}' for k, v in losses.items())}) "
                            f"between steps {self.step - window.steps + 1} and {self.step}", self.folder)
-        logs.update(step=self.step, time=round(now - self._t0, 3), steps_per_s=window.steps_per_s(now),
-                    threads=self.threads.threads)
+        logs["threads"] = self.threads.threads
         if window.skipped:
             logs["skipped"] = window.skipped
         if self.seam.precision == "fp16":
@@ -306,25 +295,11 @@ class Trainer:
     def _open_run_folder(self) -> None:
         """Restore the checkpoint a resume continues from, then record the settings."""
         c, folder = self.config, self.folder
-        existing = folder.checkpoint_to_resume(c.resume, c.from_step)
-        if existing is not None:
-            self.step = self.checkpoints.restore(existing)
-        elif folder.root.exists():
-            folder.forget_metrics()  # a previous run died before its first checkpoint
+        resumed_at = self.checkpoints.resume(c.resume, c.from_step)
+        self.step = resumed_at or 0
         folder.samples.mkdir(parents=True, exist_ok=True)
-        config = c.to_dict()
-        resumes = (folder.resume_history(config, self.step, RunConfig().to_dict()) if existing is not None else [])
-        folder.write_record(RunRecord(config, self.info, provenance(self.registry, c), resumes))
-
-    def _restore_read_only(self) -> None:
-        """A process other than rank 0 under torchrun: load the checkpoint rank 0 resumes from
-        (with ``--from-step``, that step's own folder: rank 0 may be moving ``latest`` meanwhile)."""
-        c = self.config
-        if not (c.resume and self.folder.root.is_dir()):
-            return
-        path = self.folder.checkpoint_at(c.from_step) if c.from_step is not None else self.folder.latest_checkpoint()
-        if path is not None:
-            self.step = self.checkpoints.restore(path, trim_metrics=False)
+        resumes = ([] if resumed_at is None else folder.resume_history(c.to_dict(), self.step, RunConfig().to_dict()))
+        folder.write_record(RunRecord(c.to_dict(), self.info, provenance(self.registry, c), resumes))
 
     def save_checkpoint(self) -> Path | None:
         """Save the weights and the training state (rank 0 only; ``None`` elsewhere)."""
@@ -352,18 +327,11 @@ class Trainer:
         return {f"eval/{k}": v for k, v in result.values.items()}
 
     def save_samples(self) -> Path | None:
-        """Draw the fixed noise through the sampler, save this step's picture and hand the samples
-        to ``ganforge_on_samples`` (rank 0); for images, the session's first picture also draws
-        the real preview beside it."""
+        """This step's picture, handed to ``ganforge_on_samples`` too (rank 0 only)."""
         if not self.seam.is_main_process:
             return None
-        fake = draw(self.sampler, self.fixed_noise)
-        path = self.folder.sample_picture(self.step)
-        artifacts.save_samples(fake, self.info, path, self.real_preview, title=f"step {self.step}")
-        if self.info.modality == "image" and not self._real_saved:  # the yardstick for the eye
-            artifacts.save_image_grid(self.real_preview, self.info, self.folder.real_preview)
-            self._real_saved = True  # once a session: a folder reused or a write cut short is redrawn
-        self._hook("ganforge_on_samples", run=self.run, step=self.step, samples=fake.cpu())
+        path, fake = self.pictures.save(self.sampler, self.step)
+        self._hook("ganforge_on_samples", run=self.run, step=self.step, samples=fake)
         return path
 
     @property
