@@ -157,7 +157,7 @@ def test_rpgan_trains_end_to_end(tmp_path, registry, plugin_manager):
     trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
     trainer.fit()
     assert trainer.config.betas == (0.0, 0.99)
-    rows = read_metrics(trainer.paths.metrics)
+    rows = read_metrics(trainer.folder.metrics)
     assert rows and rows[-1]["step"] == 20
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in rows)
 

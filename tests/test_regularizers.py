@@ -263,6 +263,6 @@ def test_nonsat_with_r1_and_r2_trains_end_to_end(tmp_path, registry, plugin_mana
     trainer = Trainer(config, registry=registry, plugin_manager=plugin_manager)
     trainer.fit()
     assert (trainer.loss.r1, trainer.loss.r2) == (1.0, 1.0)
-    rows = read_metrics(trainer.paths.metrics)
+    rows = read_metrics(trainer.folder.metrics)
     assert rows and rows[-1]["step"] == 20
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in rows)

@@ -155,7 +155,7 @@ def test_python_resumes_like_the_command_line(tmp_path, registry, plugin_manager
     assert config.options["gen"]["hidden"] == 8 and config.resume
     with pytest.raises(ConfigError, match="cannot change data"):
         resolve_settings(RunConfig(resume=True, out=str(out), data="grid25"), registry)
-    from ganforge.train.build import resolve_config
+    from ganforge.resolve import resolve_settings as resolve_config
 
     assert resolve_config(RunConfig(resume=True, out=str(out), steps=4), registry) == config
 

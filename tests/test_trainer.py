@@ -116,7 +116,7 @@ def test_generator_output_matches_the_data_range(registry):
 
 
 def test_data_set_declares_run_defaults_and_flags_override(tmp_path, registry, plugin_manager):
-    from ganforge.train.build import resolve_config
+    from ganforge.resolve import resolve_settings as resolve_config
 
     c = resolve_config(RunConfig(data="grid25"), registry)
     assert (c.z_dim, c.batch_size, c.steps) == (2, 100, 12000)

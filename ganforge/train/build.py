@@ -6,7 +6,7 @@ through the registry, never by name checks.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Union
 
 import torch
 from torch import nn
@@ -16,18 +16,9 @@ from ganforge.data import DataInfo, GanDataset
 from ganforge.errors import ConfigError
 from ganforge.losses import GanLoss
 from ganforge.registry import Registry
-from ganforge.resolve import resolve_settings
 from ganforge.settings import SETTING
 
 AnyConfig = Union[RunConfig, ResolvedConfig]
-
-
-def resolve_config(config: RunConfig | ResolvedConfig | dict[str, Any], registry: Registry) -> ResolvedConfig:
-    """The trainer's entry to :func:`ganforge.resolve.resolve_settings`: every component name
-    checked, a recorded run continued on ``resume``, every unset setting filled (the data set's
-    declared defaults, then the loss's, then ganforge's; ``out`` a new ``runs/`` folder) and the
-    result checked once. A :class:`ResolvedConfig` comes back as it is."""
-    return resolve_settings(config, registry)
 
 
 def build_dataset(config: AnyConfig, registry: Registry) -> GanDataset:

@@ -17,11 +17,11 @@ import pluggy
 import torch
 
 from ganforge.config import ResolvedConfig, RunConfig, merge_settings
-from ganforge.resolve import given_settings, resolve_settings
 from ganforge.errors import PeerLostError, UsageError
 from ganforge.faults import crash_point
 from ganforge.plugins import HookError, call_hook
 from ganforge.registry import Registry
+from ganforge.resolve import given_settings, resolve_settings
 from ganforge.resources import require_memory
 from ganforge.run.folder import RunFolder, RunRecord
 from ganforge.run.lock import RunLock
@@ -31,8 +31,8 @@ from ganforge.runtime.stop_requests import StopRequests
 from ganforge.runtime.threads import ThreadTuner
 from ganforge.train import artifacts
 from ganforge.train.batch_stream import ResumableBatches
-from ganforge.train.checkpointing import Checkpointer, diverged
 from ganforge.train.build import build_dataset, build_loss, build_models, build_optimizer
+from ganforge.train.checkpointing import Checkpointer, diverged
 from ganforge.train.conditioning import conditional_classes, training_stream
 from ganforge.train.ema import EmaGenerator, calibration_size
 from ganforge.train.loss_window import LossWindow
@@ -333,7 +333,3 @@ class Trainer:
         path, fake = self.pictures.save(self.sampler, self.step)
         self._hook("ganforge_on_samples", run=self.run, step=self.step, samples=fake)
         return path
-
-    @property
-    def paths(self) -> RunFolder:  # the name before the run folder had its own class
-        return self.folder
