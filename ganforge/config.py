@@ -10,11 +10,10 @@ the loss's declared defaults (the 2-D mixtures' z_dim 2, WGAN's n_critic 5 and R
 from __future__ import annotations
 
 import dataclasses
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from ganforge import settings
 from ganforge.errors import ConfigError

@@ -42,7 +42,7 @@ class Rule:
 def annotations_of(factory: Callable[..., Any]) -> dict[str, Any]:
     """The factory's parameter annotations, resolved; none when they cannot be (then nothing is
     checked: a check that cannot read its contract must not refuse anything)."""
-    target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+    target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         hints = typing.get_type_hints(target, include_extras=True)
     except Exception:  # a name only a type checker sees, a partial, a builtin
@@ -175,7 +175,7 @@ def checked_options(section: str) -> Callable[[type[T]], type[T]]:
     words. ``section`` names the options in messages (``disc`` -> ``disc.pack``)."""
 
     def decorate(cls: type[T]) -> type[T]:
-        init = cls.__init__  # type: ignore[misc]
+        init = cls.__init__
         signature = inspect.signature(init)
 
         @functools.wraps(init)
@@ -188,8 +188,8 @@ def checked_options(section: str) -> Callable[[type[T]], type[T]]:
             check_options(cls, given, section)
             return init(self, *args, **kwargs)
 
-        cls.__init__ = checked_init  # type: ignore[misc]
-        cls.__ganforge_options__ = section  # type: ignore[attr-defined]
+        cls.__init__ = checked_init  # type: ignore[method-assign]  # wrapping the class's own __init__ is the point
+        cls.__ganforge_options__ = section  # type: ignore[attr-defined]  # a marker the registry reads
         return cls
 
     return decorate

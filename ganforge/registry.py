@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ganforge.errors import ConfigError, DuplicateComponentError, PluginError, UnknownComponentError
 from ganforge.options import option_problem
@@ -172,10 +172,10 @@ class Registry:
             choices = [_qualified(c) for c in self.providers_of(kind, base)]
             raise UnknownComponentError(kind, name, choices or self._items.get(kind, {}))
         if (kind, name) in self._clashes:
-            choices = ", ".join(_qualified(c) for c in self._clashes[(kind, name)])
+            listed = ", ".join(_qualified(c) for c in self._clashes[(kind, name)])
             raise DuplicateComponentError(
                 f"{kind} {name!r} is provided by several plugins: choose one, such as --{_flag(kind)} "
-                f"{_qualified(self._clashes[(kind, name)][-1])} (choices: {choices}), or disable one with "
+                f"{_qualified(self._clashes[(kind, name)][-1])} (choices: {listed}), or disable one with "
                 f"GANFORGE_DISABLE_PLUGINS")
         try:
             return self._items[kind][name]
@@ -185,7 +185,7 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return sorted(self._items[kind])
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self):
         """Every component; each of several plugins' components of one name appears."""
         for kind in KINDS:
             for n in sorted(self._items[kind]):

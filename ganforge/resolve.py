@@ -52,9 +52,9 @@ def resolve_settings(given: RunConfig | ResolvedConfig | dict[str, Any], registr
         values = resumed_settings(Path(values["out"]), values)
     config = RunConfig.from_dict(values)
     registry.get("generator", config.gen)
-    if config.disc is None:
-        config = dataclasses.replace(config, disc=default_discriminator(config.gen, registry))
-    registry.get("discriminator", config.disc)
+    disc = config.disc if config.disc is not None else default_discriminator(config.gen, registry)
+    config = dataclasses.replace(config, disc=disc)
+    registry.get("discriminator", disc)
     data = checked_defaults(registry.get("dataset", config.data))
     loss = checked_defaults(registry.get("loss", config.loss))
     return config.resolved(data, loss)

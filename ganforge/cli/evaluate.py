@@ -59,7 +59,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.n is not None:  # the fakes, the reals and their features, roughly
         require_memory(3 * args.n * math.prod(run.info.sample_shape), f"-n {args.n}", "ask for fewer samples")
     dataset = build_dataset(run.config, registry)
-    result = evaluate(run.generator, run.config.z_dim, dataset, registry, args.metrics, args.n, args.seed,
+    result = evaluate(run.generator, run.z_dim, dataset, registry, args.metrics, args.n, args.seed,
                       run.step, options.get("metric", {}))
     table = Table(title=f"{args.run_dir} @ step {result.step}: {result.n_fake} generated vs "
                         f"{result.n_real} real", title_justify="left")

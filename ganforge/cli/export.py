@@ -50,7 +50,7 @@ def handle(args: argparse.Namespace) -> int:
     _, registry = load_registry()
     run = load_run(args.run_dir, registry, ema=args.ema, step=args.step)
     generator = run.generator.cpu().eval()
-    example = torch.randn(2, run.config.z_dim)
+    example = torch.randn(2, run.z_dim)
     with reference_ops(), torch.no_grad():
         try:
             program = torch.export.export(generator, (example,), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},))

@@ -15,7 +15,7 @@ EXIT_INTERRUPTED = 130
 class ArgumentParser(argparse.ArgumentParser):
     """argparse that raises instead of exiting, so every usage error takes the same path."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> None:  # type: ignore[override]  # raises instead of exiting: NoReturn
         raise UsageError(f"{self.prog}: {message}")
 
 

@@ -63,7 +63,7 @@ def stop_on_sigterm() -> None:
     Ctrl-C: save a checkpoint, then stop."""
     import signal
 
-    def interrupt(signum, frame):  # type: ignore[no-untyped-def]
+    def interrupt(signum, frame):
         raise KeyboardInterrupt
 
     for name in ("SIGTERM", "SIGHUP"):

@@ -36,7 +36,7 @@ class EvalData:
     seed: int = 0
     _cache: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
-    def _cached(self, key: str, fn) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    def _cached(self, key: str, fn) -> torch.Tensor:
         if key not in self._cache:
             self._cache[key] = fn()
         return self._cache[key]

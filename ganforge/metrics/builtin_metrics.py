@@ -116,7 +116,7 @@ class Modes(Metric):
 
             raise ConfigError("the modes metric needs a Gaussian-mixture data set with known modes "
                               "(ring8, grid25)")
-        return mode_stats(data.fake, data.dataset.modes, data.dataset.std, self.n_sigma, self.min_count)  # type: ignore[union-attr]
+        return mode_stats(data.fake, data.dataset.modes, data.dataset.std, self.n_sigma, self.min_count)  # type: ignore[union-attr]  # only mixtures apply (applies_to)
 
     def format(self, values: Mapping[str, float], *, spread: bool = True) -> dict[str, str]:
         """``modes`` as "captured / total"; ``modes_total`` is not a row of its own."""

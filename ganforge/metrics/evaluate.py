@@ -103,7 +103,7 @@ def metric_options(names: Sequence[str], options: dict[str, Any]) -> dict[str, d
     return per
 
 
-def build_extractor(registry: Registry, dataset: GanDataset, options: dict[str, Any]):  # type: ignore[no-untyped-def]
+def build_extractor(registry: Registry, dataset: GanDataset, options: dict[str, Any]):
     if dataset.info.modality != "image":
         return None
     name = options.get("extractor", DEFAULT_EXTRACTOR)

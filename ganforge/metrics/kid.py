@@ -19,7 +19,7 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     return float(sum_xx + sum_yy - 2.0 * kxy.mean())
 
 
-def kid(features_a, features_b, n_subsets: int = 100, subset_size: int = 1000,  # type: ignore[no-untyped-def]
+def kid(features_a, features_b, n_subsets: int = 100, subset_size: int = 1000,
         seed: int = 0) -> tuple[float, float]:
     """(mean, std) of MMD^2 over ``n_subsets`` random subsets of ``subset_size`` (fewer if N is small)."""
     a = np.asarray(features_a, dtype=np.float64)

@@ -77,7 +77,7 @@ class LeNetExtractor:
                               f"with --set metric.extractor=NAME or metrics that work on raw samples")
 
     @torch.no_grad()
-    def _map(self, x: torch.Tensor, fn) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    def _map(self, x: torch.Tensor, fn) -> torch.Tensor:
         self._check(x)
         out = [fn(x[i: i + self.batch_size].to(self.device).float()).cpu() for i in range(0, len(x), self.batch_size)]
         return torch.cat(out) if out else torch.empty(0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Annotated, Literal
 
 import torch
@@ -17,9 +18,9 @@ from torch import nn
 from torch.nn.utils import parametrizations
 
 from ganforge.errors import ConfigError
+from ganforge.nn import BatchNorm1d, Dropout, FusedDense
 from ganforge.options import Rule, checked_options
 from ganforge.resources import require_memory
-from ganforge.nn import BatchNorm1d, Dropout, FusedDense
 
 LOW_DIM = 16  # samples with at most this many values (the 2-D mixtures) get PacGAN-style networks
 
@@ -30,7 +31,7 @@ def low_dimensional(sample_shape: Sequence[int]) -> bool:
 
 def _require_memory(sizes: Sequence[int], name: str, pieces: int = 1) -> None:
     """Weights, gradients and Adam's two moments of the layers ``sizes``, before allocating them."""
-    params = sum(i * o * max(pieces, 1) for i, o in zip(sizes, sizes[1:]))
+    params = sum(i * o * max(pieces, 1) for i, o in pairwise(sizes))
     require_memory(4 * params, f"{name}.hidden={','.join(map(str, sizes[1:-1]))} with {sizes[0]} inputs",
                    f"use smaller layers (--set {name}.hidden=...) or a smaller --z-dim")
 
@@ -62,6 +63,7 @@ class DiscreteCode(nn.Module):
     def __init__(self, classes: int) -> None:
         super().__init__()
         self.classes = classes
+        self.codes: torch.Tensor
         self.register_buffer("codes", torch.arange(classes, dtype=torch.float32), persistent=False)
 
     def class_of(self, z: torch.Tensor) -> torch.Tensor:
@@ -141,7 +143,7 @@ class MLPGenerator(nn.Module):
         _require_memory(sizes, "gen")
         sizes = sizes[:-1]
         layers: list[nn.Module] = [DiscreteCode(classes)] if classes else []
-        for i, o in zip(sizes, sizes[1:]):
+        for i, o in pairwise(sizes):
             if norm == "batch":
                 layers += [FusedDense(i, o, act="none", bias=False), BatchNorm1d(o), nn.ReLU()]
             else:
@@ -310,7 +312,7 @@ class MLPDiscriminator(nn.Module):
         sizes = (self.pack * math.prod(sample_shape), *_sizes(hidden))
         _require_memory((*sizes, 1), "disc", pieces)
         layers: list[nn.Module] = []
-        for i, o in zip(sizes, sizes[1:]):
+        for i, o in pairwise(sizes):
             layers += _hidden_layer(i, o, slope, pieces)
             if dropout > 0:
                 layers.append(Dropout(dropout))

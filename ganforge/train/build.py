@@ -6,8 +6,6 @@ through the registry, never by name checks.
 
 from __future__ import annotations
 
-from typing import Union
-
 import torch
 from torch import nn
 
@@ -18,7 +16,7 @@ from ganforge.losses import GanLoss
 from ganforge.registry import Registry
 from ganforge.settings import SETTING
 
-AnyConfig = Union[RunConfig, ResolvedConfig]
+AnyConfig = RunConfig | ResolvedConfig
 
 
 def build_dataset(config: AnyConfig, registry: Registry) -> GanDataset:

@@ -109,12 +109,18 @@ class Trainer:
         state.add("rng", StateOf(global_rng_state, set_global_rng_state))
         state.add("batches", self.batches)
         state.add("loss_window", self.window)
-        state.add("scalers", StateOf(  # fp16: the loss scale and its growth counter
-            lambda: {k: v.state_dict() for k, v in self.scalers.items() if v.is_enabled()},
-            lambda saved: [v.load_state_dict(saved[k]) for k, v in self.scalers.items() if k in saved]),
-            optional=True)
+        state.add("scalers", StateOf(self._scaler_states, self._load_scaler_states), optional=True)
         state.add("plugins", PluginStates(self.pm), optional=True)
         return state
+
+    def _scaler_states(self) -> dict[str, Any]:
+        """fp16: each gradient scaler's loss scale and growth counter."""
+        return {k: v.state_dict() for k, v in self.scalers.items() if v.is_enabled()}
+
+    def _load_scaler_states(self, saved: dict[str, Any]) -> None:
+        for name, scaler in self.scalers.items():
+            if name in saved:
+                scaler.load_state_dict(saved[name])
 
     # -- a session --------------------------------------------------------------------------------
 
@@ -255,7 +261,8 @@ class Trainer:
         now, window = time.perf_counter(), self.window
         if self.seam.distributed and window.sums:  # each process's losses are of its slice: average
             keys = sorted(window.sums)
-            window.sums = dict(zip(keys, self.seam.all_reduce_mean(torch.stack([torch.as_tensor(window.sums[k]) for k in keys]))))
+            mean = self.seam.all_reduce_mean(torch.stack([torch.as_tensor(window.sums[k]) for k in keys]))
+            window.sums = dict(zip(keys, mean, strict=True))
         logs = window.line(self.step, now - self._t0, now)
         losses = {k: v for k, v in logs.items() if k.endswith("_loss")}
         if not all(math.isfinite(v) for v in losses.values()):
