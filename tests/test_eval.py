@@ -106,11 +106,31 @@ def test_metric_options_reach_their_metric_and_typos_are_named(tmp_path, capsys)
     assert "metric.modes.n_sigma" in capsys.readouterr().err
 
 
+def _train_with_plugin_metric(metric, tmp_path, monkeypatch, capsys):
+    """A tiny ring8 run with ``metric`` registered by a plugin as ``spread``; its folder."""
+    import ganforge.plugins as plugins
+    from ganforge import hookimpl
+    from ganforge.cli.main import main
+
+    real_get = plugins.get_plugin_manager
+
+    class SpreadPlugin:
+        @hookimpl
+        def ganforge_register_metrics(self, register):
+            register("spread", metric, "std of fakes over std of reals")
+
+    monkeypatch.setattr(plugins, "get_plugin_manager", lambda **kw: real_get(**{**kw, "extra": [SpreadPlugin()]}))
+    out = tmp_path / "r"
+    assert main(["run", "--data", "ring8", "--steps", "5", "--out", str(out), "--threads", "1",
+                 "--set", "gen.hidden=8", "--set", "disc.hidden=8", "--sample-every", "0"]) == 0
+    capsys.readouterr()
+    return out
+
+
 def test_a_plugin_metric_runs_by_default_and_shows_in_eval(tmp_path, capsys, monkeypatch):
     """Whether a metric runs by default is the metric's property, whoever registered it."""
     from ganforge.cli.main import main
     from ganforge.metrics.base import Metric
-    from ganforge.plugins import get_plugin_manager as real_get
 
     class Spread(Metric):
         modalities = ("points",)
@@ -119,20 +139,7 @@ def test_a_plugin_metric_runs_by_default_and_shows_in_eval(tmp_path, capsys, mon
         def compute(self, data):
             return {"spread_ratio": float(data.fake.std() / data.real.std())}
 
-    class SpreadPlugin:
-        from ganforge import hookimpl
-
-        @hookimpl
-        def ganforge_register_metrics(self, register):
-            register("spread", Spread, "std of fakes over std of reals")
-
-    import ganforge.plugins as plugins
-
-    monkeypatch.setattr(plugins, "get_plugin_manager", lambda **kw: real_get(**{**kw, "extra": [SpreadPlugin()]}))
-    out = tmp_path / "r"
-    assert main(["run", "--data", "ring8", "--steps", "5", "--out", str(out), "--threads", "1",
-                 "--set", "gen.hidden=8", "--set", "disc.hidden=8", "--sample-every", "0"]) == 0
-    capsys.readouterr()
+    out = _train_with_plugin_metric(Spread, tmp_path, monkeypatch, capsys)
     assert main(["eval", str(out)]) == 0
     shown = capsys.readouterr().out
     assert "spread_ratio" in shown and "modes captured" in shown
@@ -162,7 +169,6 @@ def test_a_plugin_metric_chooses_its_label_and_format(tmp_path, capsys, monkeypa
     """A metric's display is its own: ganforge eval shows the plugin's label and text."""
     from ganforge.cli.main import main
     from ganforge.metrics.base import Metric
-    from ganforge.plugins import get_plugin_manager as real_get
 
     class Spread(Metric):
         modalities = ("points",)
@@ -175,20 +181,7 @@ def test_a_plugin_metric_chooses_its_label_and_format(tmp_path, capsys, monkeypa
         def format(self, values, *, spread=True):
             return {"spread_ratio": f"{100 * values['spread_ratio']:.1f} per cent"}
 
-    class SpreadPlugin:
-        from ganforge import hookimpl
-
-        @hookimpl
-        def ganforge_register_metrics(self, register):
-            register("spread", Spread, "std of fakes over std of reals")
-
-    import ganforge.plugins as plugins
-
-    monkeypatch.setattr(plugins, "get_plugin_manager", lambda **kw: real_get(**{**kw, "extra": [SpreadPlugin()]}))
-    out = tmp_path / "r"
-    assert main(["run", "--data", "ring8", "--steps", "5", "--out", str(out), "--threads", "1",
-                 "--set", "gen.hidden=8", "--set", "disc.hidden=8", "--sample-every", "0"]) == 0
-    capsys.readouterr()
+    out = _train_with_plugin_metric(Spread, tmp_path, monkeypatch, capsys)
     assert main(["eval", str(out), "--metric", "spread", "--json", str(tmp_path / "m.json")]) == 0
     shown = capsys.readouterr().out
     assert "spread of fakes / reals" in shown and "per cent" in shown and "spread_help" not in shown

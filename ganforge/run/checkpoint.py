@@ -64,7 +64,8 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync(path: Path) -> None:
+def fsync_file(path: Path) -> None:
+    """Flush a written file to the disk, so a later rename never exposes a file it does not hold."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -154,7 +155,7 @@ def _write_files(tmp: Path, step: int, generator: nn.Module, discriminator: nn.M
     manifest = {"step": step, "sha256": {f: _sha256(tmp / f) for f in files}}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
     for f in (*files, "manifest.json"):
-        _fsync(tmp / f)
+        fsync_file(tmp / f)
 
 
 def _step_folders(ckpt_dir: Path) -> list[Path]:

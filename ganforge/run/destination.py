@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ganforge.errors import UsageError
+from ganforge.run.checkpoint import fsync_file
 
 NAME_MAX = 255
 PATH_MAX = 4096
@@ -94,7 +95,7 @@ def replacing(path: str | os.PathLike[str], option: str = "-o") -> Iterator[Path
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
-        _fsync(tmp)
+        fsync_file(tmp)
         os.replace(tmp, target)
     except OSError as exc:
         if exc.errno is None and _full(target.parent):  # numpy's tofile: "N requested and M written"
@@ -241,12 +242,3 @@ def _size(n: int) -> str:
             return f"{n} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} bytes"
-
-
-def _fsync(path: Path) -> None:
-    """Flush what the writer wrote, so the rename never exposes a file the disk does not hold."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
