@@ -80,7 +80,7 @@ def test_ragan_trains_end_to_end(tmp_path):
     trainer = Trainer(config, registry=registry, plugin_manager=pm)
     trainer.fit()
     assert trainer.config.betas == (0.5, 0.999)
-    rows = [json.loads(line) for line in trainer.paths.metrics.read_text().splitlines()]
+    rows = [json.loads(line) for line in trainer.folder.metrics.read_text().splitlines()]
     assert rows and rows[-1]["step"] == 10
     assert all(math.isfinite(r["d_loss"]) and math.isfinite(r["g_loss"]) for r in rows)
 

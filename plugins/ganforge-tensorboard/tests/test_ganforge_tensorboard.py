@@ -34,8 +34,8 @@ def events(run) -> event_accumulator.EventAccumulator:
 @pytest.mark.parametrize("data", ["ring8", "mnist"])
 def test_losses_evals_and_samples_are_written(tmp_path, data):
     trainer = train(tmp_path, data, 20)
-    reader = events(trainer.paths.root)
-    rows = [r for r in read_metrics(trainer.paths.metrics) if "d_loss" in r]
+    reader = events(trainer.folder.root)
+    rows = [r for r in read_metrics(trainer.folder.metrics) if "d_loss" in r]
     logged = [(e.step, e.value) for e in reader.Scalars("loss/d_loss")]
     assert [s for s, _ in logged] == [r["step"] for r in rows]
     assert all(abs(v - r["d_loss"]) < 1e-6 for (_, v), r in zip(logged, rows))
@@ -47,7 +47,7 @@ def test_losses_evals_and_samples_are_written(tmp_path, data):
 def test_a_resumed_run_purges_what_came_after_its_checkpoint(tmp_path):
     train(tmp_path, "ring8", 20)
     trainer = train(tmp_path, "ring8", 30, resume=True)
-    steps = [e.step for e in events(trainer.paths.root).Scalars("loss/d_loss")]
+    steps = [e.step for e in events(trainer.folder.root).Scalars("loss/d_loss")]
     assert steps == sorted(set(steps)) and steps[-1] == 30
 
 
@@ -56,7 +56,7 @@ def test_without_tensorboard_it_says_so_once_and_training_goes_on(tmp_path, monk
 
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as if tensorboard were missing
     trainer = train(tmp_path, "ring8", 10)
-    assert trainer.step == 10 and not (trainer.paths.root / "tensorboard").exists()
+    assert trainer.step == 10 and not (trainer.folder.root / "tensorboard").exists()
     err = capsys.readouterr().err
     assert err.count("the tensorboard package is missing") == 1 and "pip install tensorboard" in err
 
@@ -72,14 +72,14 @@ def test_a_run_resumed_after_a_crash_continues_its_events_without_a_purge(tmp_pa
     first.start()
     first.train(25)  # checkpoints at 10 and 20, then a crash: no checkpoint of step 25
     first.stop()
-    assert [e.step for e in events(first.paths.root).Scalars("loss/d_loss")] == [5, 10, 15, 20, 25]
+    assert [e.step for e in events(first.folder.root).Scalars("loss/d_loss")] == [5, 10, 15, 20, 25]
 
     config.resume = True
     pm = get_plugin_manager(entry_points=False, extra=[ganforge_tensorboard.TensorBoardLogger()])
     resumed = Trainer(config, registry=build_registry(pm), plugin_manager=pm)
     resumed.fit()
-    reader = events(resumed.paths.root)
-    rows = [r for r in read_metrics(resumed.paths.metrics) if "d_loss" in r]
+    reader = events(resumed.folder.root)
+    rows = [r for r in read_metrics(resumed.folder.metrics) if "d_loss" in r]
     logged = [(e.step, e.value) for e in reader.Scalars("loss/d_loss")]
     assert [s for s, _ in logged] == [5, 10, 15, 20, 25, 30] == [r["step"] for r in rows]
     assert all(abs(v - r["d_loss"]) < 1e-6 for (_, v), r in zip(logged, rows))
