@@ -52,3 +52,32 @@ def make_trainer(registry, plugin_manager):
         return Trainer(config, registry=registry, plugin_manager=plugin_manager)
 
     return make
+
+
+@pytest.fixture
+def mount_tmpfs(tmp_path):
+    """``mount_tmpfs("64k")``: a real tmpfs of that size under ``tmp_path`` (a full disk or a
+    read-only mount the code meets as it would in use), unmounted afterwards; the test skips,
+    saying why, where this machine cannot mount one."""
+    import os
+    import shutil
+    import subprocess
+
+    mounted = []
+
+    def mount(size: str):
+        if os.geteuid() != 0 or shutil.which("mount") is None:
+            pytest.skip("mounting a tmpfs needs root and mount(8)")
+        disk = tmp_path / f"disk{len(mounted)}"
+        disk.mkdir()
+        made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(disk)],
+                              capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.skip(f"this sandbox refuses to mount a tmpfs: {made.stderr.strip()}")
+        mounted.append(disk)
+        return disk
+
+    yield mount
+    for disk in mounted:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+

@@ -134,20 +134,9 @@ def small_run(tmp_path_factory):
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
+def tiny_disk(mount_tmpfs):
     """A 64 KiB tmpfs."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root and mount(8)")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True,
-                          text=True)
-    if made.returncode != 0:
-        pytest.skip(f"this sandbox refuses to mount a tmpfs: {made.stderr.strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
+    return mount_tmpfs("64k")
 
 
 def fill(disk, leave: int) -> None:

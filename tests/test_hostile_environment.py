@@ -25,19 +25,9 @@ def ganforge(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
+def tiny_disk(mount_tmpfs):
     """A 384 KiB tmpfs: a few checkpoints and pictures fill it."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root and mount(8)")
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=384k", "tmpfs", str(disk)], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"this sandbox refuses to mount a tmpfs: {made.stderr.strip()}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
+    return mount_tmpfs("384k")
 
 
 def one_line_error(result: subprocess.CompletedProcess) -> None:
