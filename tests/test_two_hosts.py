@@ -103,10 +103,28 @@ def finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
     return proc.returncode, output
 
 
+def finish_all(hosts: tuple[str, str], procs: list[subprocess.Popen], timeout: float = 240) -> list[tuple[int, str]]:
+    """Both hosts' exit codes and output. When one hangs, every process of both namespaces is
+    killed and both outputs are shown: torchrun's agent on the rendezvous host waits up to 300 s
+    for the other agent at exit, so the host that hangs is often not the one that failed."""
+    deadline = time.monotonic() + timeout
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    hung = [i for i, p in enumerate(procs) if p.poll() is None]
+    for ns in hosts:
+        kill_host(ns)
+    outputs = [p.communicate(timeout=30)[0] for p in procs]
+    if hung:
+        shown = "\n".join(f"--- host {i} (exit {p.returncode}{', hung' if i in hung else ''}):\n{out[-2500:]}"
+                          for i, (p, out) in enumerate(zip(procs, outputs)))
+        pytest.fail(f"host(s) {hung} did not finish within {timeout} s:\n{shown}")
+    return [(p.returncode, out) for p, out in zip(procs, outputs)]
+
+
 def test_a_run_across_two_hosts_completes_with_one_run_folder(hosts, tmp_path):
     outs = [tmp_path / "host0" / "run", tmp_path / "host1" / "run"]
     procs = [start_host(ns, rank, out, "--steps", "30") for rank, (ns, out) in enumerate(zip(hosts, outs))]
-    results = [finish(p) for p in procs]
+    results = finish_all(hosts, procs)
     for code, output in results:
         assert code == 0, output[-3000:]
     written = [out for out in outs if out.exists()]
