@@ -106,5 +106,12 @@ class Metric:
             shown[key] = text
         return shown
 
+    def real_floor(self, data: EvalData) -> dict[str, float] | None:
+        """The metric's real-vs-real floor when it computes one itself (a metric whose floor
+        needs as many real samples as it reads fakes, such as a mode count, draws them fresh from
+        ``data.dataset``); ``None``, the default, lets ganforge compute the metric between two
+        disjoint halves of the real reference set."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         return {}

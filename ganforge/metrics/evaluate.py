@@ -21,6 +21,8 @@ from ganforge.models.sampling import draw
 from ganforge.registry import Registry
 
 DEFAULT_N = {"image": 10_000, "points": 2_500}
+"""Samples drawn when ``-n`` is not given; a data set whose protocol fixes the count (StackedMNIST's
+26,000) says so in an ``eval_samples`` attribute."""
 DEFAULT_EXTRACTOR = "lenet-mnist"
 
 
@@ -135,6 +137,20 @@ def _compute(name: str, metric: Metric, data: EvalData) -> dict[str, float]:
         raise UsageError(f"metric {name!r} cannot be computed: {exc}; evaluate more samples (-n)") from None
 
 
+def _real_halves(data: EvalData, rng: torch.Generator) -> EvalData:
+    """Two disjoint halves of the real reference set, as "fake" and "real"; features already
+    computed for the real set are reused (no second pass through the extractor)."""
+    real = data.real
+    half = len(real) // 2
+    order = torch.randperm(len(real), generator=rng)
+    ia, ib = order[:half], order[half: 2 * half]
+    halves = EvalData(real[ia], real[ib], data.info, data.dataset, data.extractor, data.seed)
+    if "real_features" in data._cache:
+        features = data._cache["real_features"]
+        halves._cache.update(fake_features=features[ia], real_features=features[ib])
+    return halves
+
+
 def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Registry,
              metrics: Sequence[str] | None = None, n: int | None = None, seed: int = 0, step: int = 0,
              options: dict[str, Any] | None = None, floor: bool = True) -> EvalResult:
@@ -146,7 +162,7 @@ def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Re
         raise UsageError(f"no metric applies to this data ({describe_skipped(skipped)})")
     per_metric = metric_options(names, options)
     built: dict[str, Metric] = {name: registry.get("metric", name).build(**per_metric[name]) for name in names}
-    n = n or DEFAULT_N.get(dataset.info.modality, 10_000)
+    n = n or getattr(dataset, "eval_samples", None) or DEFAULT_N.get(dataset.info.modality, 10_000)
     rng = torch.Generator().manual_seed(seed + 7)
     real = dataset.real_samples(n, rng, split="all")
     fake = generate(generator, z_dim, n, seed)
@@ -157,15 +173,14 @@ def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Re
         values = _compute(name, metric, data)
         result.values.update(values)
         result.keys[name] = list(values)
-    if floor and any(m.has_floor for m in built.values()) and len(real) >= 8:
-        half = len(real) // 2
-        order = torch.randperm(len(real), generator=rng)
-        ia, ib = order[:half], order[half: 2 * half]
-        floor_data = EvalData(real[ia], real[ib], dataset.info, dataset, extractor, seed)
-        if "real_features" in data._cache:  # the halves' features are already known: no second pass
-            features = data._cache["real_features"]
-            floor_data._cache.update(fake_features=features[ia], real_features=features[ib])
+    if floor and any(m.has_floor for m in built.values()):
+        halves = _real_halves(data, rng) if len(real) >= 8 else None
         for name, metric in built.items():
-            if metric.has_floor:
-                result.floor.update(_compute(name, metric, floor_data))
+            if not metric.has_floor:
+                continue
+            own = metric.real_floor(data)
+            if own is not None:
+                result.floor.update(own)
+            elif halves is not None:
+                result.floor.update(_compute(name, metric, halves))
     return result
