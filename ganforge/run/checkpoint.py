@@ -20,6 +20,7 @@ checkpoints written before this format kept the state in ``state.pt``, which is 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -32,7 +33,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, save_file
 from torch import nn
 
 from ganforge.errors import CheckpointError
@@ -199,7 +200,11 @@ def checkpoint_at(run_dir: Path, step: int) -> Path:
 
 def load_checkpoint(path: Path, *, verify: bool = True) -> Checkpoint:
     """Read a checkpoint folder, checking every file against its manifest. Anything malformed
-    (manifest, tensor files, state) is a :class:`CheckpointError` naming the folder."""
+    (manifest, tensor files, state) is a :class:`CheckpointError` naming the folder.
+
+    Each file is read into memory once, checked and parsed from those bytes: what is verified is
+    what is loaded, and a file that a running training prunes after it was read cannot change
+    the result (see :func:`read_checkpoint` for a pruning that comes first)."""
     path = Path(path)
     try:
         manifest = json.loads((path / "manifest.json").read_text())
@@ -212,19 +217,63 @@ def load_checkpoint(path: Path, *, verify: bool = True) -> Checkpoint:
             or not {FILES[0], FILES[1]} <= files.keys()):
         raise CheckpointError(f"checkpoint {path} has a malformed manifest.json (it needs a step and the "
                               f"SHA-256 of each file); the checkpoint is damaged, use an earlier one")
-    if verify:
-        for f, digest in files.items():
-            if not (path / f).is_file() or _sha256(path / f) != digest:
-                raise CheckpointError(f"checkpoint file {path / f} is missing or does not match its "
-                                      f"manifest; the checkpoint is damaged, use an earlier one")
-    state = _load_state(path, files)
+    blobs: dict[str, bytes] = {}
+    for f, digest in files.items():
+        try:
+            blob: bytes | None = (path / f).read_bytes()
+        except OSError:
+            blob = None
+        if blob is None or (verify and hashlib.sha256(blob).hexdigest() != digest):
+            raise CheckpointError(f"checkpoint file {path / f} is missing or does not match its "
+                                  f"manifest; the checkpoint is damaged, use an earlier one")
+        blobs[f] = blob
+    state = _load_state(path, files, blobs)
     try:
-        ema = load_file(str(path / EMA_FILE)) if EMA_FILE in files else None
-        generator, discriminator = load_file(str(path / FILES[0])), load_file(str(path / FILES[1]))
+        ema = load(blobs[EMA_FILE]) if EMA_FILE in files else None
+        generator, discriminator = load(blobs[FILES[0]]), load(blobs[FILES[1]])
     except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
         raise CheckpointError(f"checkpoint {path} holds an unreadable weights file ({exc}); "
                               f"use an earlier checkpoint") from None
     return Checkpoint(path, step, generator, discriminator, state, ema)
+
+
+READ_ATTEMPTS = 20
+
+
+def _pointer(run_dir: Path) -> str | None:
+    try:
+        return (Path(run_dir) / FOLDER / LATEST).read_text().strip()
+    except OSError:
+        return None
+
+
+def read_checkpoint(run_dir: Path, step: int | None = None) -> Checkpoint | None:
+    """The run's newest checkpoint (or the one of ``step``), safe against the run training in it.
+
+    A run that saves every few steps with ``--keep 1`` prunes the checkpoint a reader chose while
+    the reader opens it. Such a read failed for a reason that was not damage: when ``latest``
+    moved during the attempt, the reader starts again from the new one. Only a failure with
+    ``latest`` unchanged (nothing was published or pruned meanwhile) is reported as damage.
+    ``None``: the run has no checkpoint yet."""
+    if step is not None:
+        path = checkpoint_at(run_dir, step)
+        try:
+            return load_checkpoint(path)
+        except CheckpointError:
+            if path.exists():
+                raise
+            raise CheckpointError(f"the checkpoint of step {step} was pruned by the run training in "
+                                  f"{run_dir} while it was read; keep more with --keep N") from None
+    for _ in range(READ_ATTEMPTS):
+        before = _pointer(run_dir)
+        try:
+            newest = latest_checkpoint(run_dir)
+            return None if newest is None else load_checkpoint(newest)
+        except CheckpointError:
+            if _pointer(run_dir) == before:
+                raise
+    raise CheckpointError(f"{run_dir} published {READ_ATTEMPTS} new checkpoints while one was being read; "
+                          f"save less often (--ckpt-every) or read it when it is not saving")
 
 
 @contextmanager
@@ -242,12 +291,12 @@ def restoring(path: Path) -> Iterator[None]:
                               f"with another run's files? Use an earlier checkpoint") from None
 
 
-def _load_state(path: Path, files: dict[str, str]) -> dict[str, Any]:
+def _load_state(path: Path, files: dict[str, str], blobs: dict[str, bytes]) -> dict[str, Any]:
     if LEGACY_STATE in files:
-        return torch.load(path / LEGACY_STATE, map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(blobs[LEGACY_STATE]), map_location="cpu", weights_only=True)
     try:
-        state = tensor_tree.join(load_file(str(path / FILES[2])), (path / FILES[3]).read_text())
-    except (OSError, ValueError, RuntimeError, SafetensorError) as exc:
+        state = tensor_tree.join(load(blobs[FILES[2]]), blobs[FILES[3]].decode())
+    except (KeyError, OSError, ValueError, RuntimeError, SafetensorError) as exc:
         raise CheckpointError(f"checkpoint {path} has an unreadable training state ({exc}); "
                               f"use an earlier checkpoint") from None
     if not isinstance(state, dict):

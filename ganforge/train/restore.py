@@ -15,7 +15,7 @@ from ganforge.data import DataInfo
 from ganforge.errors import CheckpointError, ConfigError, UsageError
 from ganforge.models.sampling import draw
 from ganforge.registry import Registry
-from ganforge.run.checkpoint import load_checkpoint, restoring
+from ganforge.run.checkpoint import read_checkpoint, restoring
 from ganforge.run.folder import RunFolder
 from ganforge.train.build import build_models
 from ganforge.train.ema import calibration_size, recalibrate_batch_norms
@@ -72,11 +72,11 @@ def load_run(run_dir: str | Path, registry: Registry, device: str | torch.device
     except ConfigError as exc:
         raise UsageError(f"{folder.config} is unreadable ({exc}); was it edited by hand?") from None
     info = record.data_info
-    ckpt_path = folder.latest_checkpoint() if step is None else folder.checkpoint_at(step)
-    if ckpt_path is None:
+    ckpt = read_checkpoint(folder.root, step)  # safe against the run still training in the folder
+    if ckpt is None:
         raise CheckpointError(f"{folder.root} has no checkpoint yet; wait for the run's first "
                               f"checkpoint (--ckpt-every) or for it to finish")
-    ckpt = load_checkpoint(ckpt_path)
+    ckpt_path = ckpt.path
     gen, disc = build_models(config, registry, info)
     ema_weights = ckpt.generator_ema if ema else None
     averaged = ema_weights is not None
