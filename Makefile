@@ -41,3 +41,18 @@ bench: $(STAMP)
 
 clean:
 	rm -rf build *.egg-info ganforge/_C*.so
+
+# plugins/ganforge-fidelity's tests, in .venv-fidelity (torch 2.14.1 + torchvision 0.29.1 +
+# torch-fidelity 0.4.0; tools/fidelity_venv.sh says why a second venv). ganforge is installed
+# there as a copy, so a change to it reinstalls. bin/pytest, not `python -m pytest`: the
+# checkout's ganforge (whose _C is .venv's) must not shadow the installed one.
+FIDELITY_VENV  ?= .venv-fidelity
+FIDELITY_STAMP := $(FIDELITY_VENV)/.fidelity-installed
+.PHONY: test-fidelity
+
+$(FIDELITY_STAMP): tools/fidelity_venv.sh setup.py pyproject.toml $(wildcard plugins/ganforge-fidelity/*.py plugins/ganforge-fidelity/*.toml) \
+		$(shell find ganforge -name '*.py' -o -name '*.toml' -o -name '*.json' -o -name '*.safetensors')
+	PYTHON=$(PYTHON) VENV=$(FIDELITY_VENV) tools/fidelity_venv.sh
+
+test-fidelity: $(FIDELITY_STAMP)
+	GANFORGE_FIDELITY_REQUIRED=1 $(FIDELITY_VENV)/bin/pytest -q -p no:cacheprovider plugins/ganforge-fidelity/tests
