@@ -35,10 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from ganforge.runtime.environment import check_environment
+
     err = Console(stderr=True, highlight=False)
     args = None
     try:
         args = build_parser().parse_args(argv)
+        check_environment(args.command)
         return int(args.handler(args) or 0)
     except UsageError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # paths may hold [brackets]

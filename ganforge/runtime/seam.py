@@ -32,6 +32,7 @@ from torch import nn
 
 from ganforge.errors import ConfigError, PeerLostError
 from ganforge.runtime.device import resolve_device
+from ganforge.runtime.environment import UNDER_TORCHRUN, check_distributed
 
 HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -39,6 +40,34 @@ HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
 def no_scaling(device: torch.device) -> torch.amp.GradScaler:
     """A disabled gradient scaler: ``scale`` returns the loss and ``step`` the plain optimiser step."""
     return torch.amp.GradScaler(device.type, enabled=False)
+
+
+def join_process_group(backend: str, rank: int, world_size: int) -> None:
+    """Join the job's process group. Under torchrun the rendezvous is done and this returns at
+    once. Processes started by hand (``WORLD_SIZE``, ``RANK``, ``MASTER_ADDR``/``PORT`` set by the
+    user) say that they wait for their peers and give up after ``GANFORGE_RENDEZVOUS_TIMEOUT``
+    seconds (300) with a message, instead of waiting silently until killed."""
+    import sys
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    if UNDER_TORCHRUN in os.environ:
+        dist.init_process_group(backend)
+        return
+    address, port = os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])
+    timeout = int(os.environ.get("GANFORGE_RENDEZVOUS_TIMEOUT", "300"))
+    print(f"process {rank} of {world_size}: waiting up to {timeout} s for the other processes at {address}:{port} "
+          f"(GANFORGE_RENDEZVOUS_TIMEOUT)", file=sys.stderr, flush=True)
+    try:
+        store = dist.TCPStore(address, port, world_size, is_master=rank == 0, timeout=timedelta(seconds=timeout),
+                              wait_for_workers=True)
+    except (RuntimeError, OSError) as exc:  # DistStoreError / DistNetworkError derive from RuntimeError
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise PeerLostError(f"process {rank} of {world_size}: the other processes did not join at "
+                            f"{address}:{port} within {timeout} s ({first}); start all {world_size} with the "
+                            f"same MASTER_ADDR/MASTER_PORT and RANK 0 to {world_size - 1}, or use torchrun") from None
+    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size)
 
 
 class Seam:
@@ -54,8 +83,9 @@ class Seam:
         return seam
 
     def __init__(self, device: str, precision: str = "fp32") -> None:
+        check_distributed()  # WORLD_SIZE=abc or RANK missing: one line, not a traceback or a wait
         self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        self.rank = int(os.environ.get("RANK", "0"))
+        self.rank = int(os.environ["RANK"]) if self.world_size > 1 else 0
         self.distributed = self.world_size > 1
         self._joined = False
         if self.distributed:
@@ -69,7 +99,7 @@ class Seam:
             else:
                 self.device = torch.device("cpu")
             if not dist.is_initialized():
-                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+                join_process_group("nccl" if self.device.type == "cuda" else "gloo", self.rank, self.world_size)
                 self._joined = True
         else:
             self.device = resolve_device(device)
