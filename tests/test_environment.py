@@ -106,7 +106,8 @@ def test_a_process_started_by_hand_says_it_waits_and_gives_up_with_a_message(tmp
 @pytest.mark.slow
 def test_two_processes_started_by_hand_train_together(tmp_path):
     port = str(free_port())
-    procs = [subprocess.Popen([sys.executable, "-m", "ganforge", *RUN, "--steps", "10", "--out", str(tmp_path / f"r{r}")],
+    procs = [subprocess.Popen([sys.executable, "-m", "ganforge", *RUN, "--steps", "10",
+                               "--out", str(tmp_path / f"r{r}")],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               env=clean_env(WORLD_SIZE="2", RANK=str(r), MASTER_ADDR="127.0.0.1", MASTER_PORT=port))
              for r in (0, 1)]
