@@ -9,6 +9,7 @@ from ganforge.data.digits import Digits
 from ganforge.data.folder import ImageFolder
 from ganforge.data.mixtures import MIXTURE_DEFAULTS, grid25, ring8
 from ganforge.data.mnist import MNIST
+from ganforge.data.stacked_mnist import StackedMNIST
 from ganforge.hookspecs import Register, hookimpl
 from ganforge.losses import (
     MinimaxLoss,
@@ -17,6 +18,8 @@ from ganforge.losses import (
     WassersteinLoss,
 )
 from ganforge.metrics.builtin_metrics import FID, KID, PRDC, InceptionScore, Legible, Modes
+from ganforge.metrics.stacked_modes import StackedModes
+from ganforge.metrics.swd import SlicedWasserstein
 from ganforge.models import MLPDiscriminator, MLPGenerator
 
 
@@ -52,6 +55,8 @@ def ganforge_register_datasets(register: Register) -> None:
     register("folder", ImageFolder, "your images: PNG/JPEG under data.root, resized and cropped to data.size, "
              "data.channels 1 or 3; subfolders are classes")
     register("digits", Digits, "scikit-learn's 8x8 digits (1,797 images), for fast tests")
+    register("stacked-mnist", StackedMNIST, "3 MNIST digits as R,G,B (1,000 modes), drawn fresh per batch; "
+             "data.size=28|32, data.pool=train|all, data.root for IDX files (PacGAN, R3GAN)")
 
 
 @hookimpl
@@ -62,6 +67,10 @@ def ganforge_register_metrics(register: Register) -> None:
     register("is", InceptionScore, "Inception-style score from the MNIST classifier, 10 splits")
     register("legible", Legible, "Share of samples the MNIST classifier reads with p >= 0.9; their digit classes")
     register("modes", Modes, "PacGAN mode coverage: modes, % high quality, reverse KL")
+    register("swd", SlicedWasserstein, "Sliced Wasserstein distance of Laplacian-pyramid 7x7 patches "
+             "(Karras 2018), x1e3; any image, no extractor")
+    register("stacked-modes", StackedModes, "Stacked-MNIST modes covered (of 1,000) and KL(modes || uniform), "
+             "PacGAN's protocol; real-stack floor with classifier accuracy")
 
 
 @hookimpl
