@@ -76,5 +76,8 @@ def ganforge_register_metrics(register: Register) -> None:
 @hookimpl
 def ganforge_register_extractors(register: Register) -> None:
     from ganforge.metrics.lenet import LeNetExtractor
+    from ganforge.metrics.random_features import RandomConvExtractor
 
     register("lenet-mnist", LeNetExtractor, "LeNet trained on the bundled MNIST digits (98.2% held out)")
+    register("random-conv", RandomConvExtractor, "Untrained conv net, fixed-seed weights, 512-d (Naeem 2020); "
+             "any image >= 8x8 px; its numbers compare only across ganforge runs")

@@ -44,6 +44,7 @@ def test_eval_on_a_grid25_run_prints_modes(tmp_path, capsys):
     assert main(["eval", str(out), "--json", str(tmp_path / "m.json")]) == 0
     printed = capsys.readouterr().out
     assert "modes captured" in printed and "high-quality %" in printed and "reverse KL" in printed
+    assert "  modes: PacGAN's 2-D tables (Lin et al. 2018)" in printed and "features:" not in printed
     numbers = json.loads((tmp_path / "m.json").read_text())
     assert numbers["n_fake"] == 2500 and 0 <= numbers["metrics"]["modes"] <= 25
     assert numbers["real_vs_real"]["coverage"] > 0.9
@@ -187,3 +188,87 @@ def test_a_plugin_metric_chooses_its_label_and_format(tmp_path, capsys, monkeypa
     shown = capsys.readouterr().out
     assert "spread of fakes / reals" in shown and "per cent" in shown and "spread_help" not in shown
     assert json.loads((tmp_path / "m.json").read_text())["metrics"]["spread_help"] == 1.0  # the numbers stay whole
+
+
+# -- the feature space each number is computed in ----------------------------------------------
+
+def _colour_squares(folder, size: int, n: int = 40) -> None:
+    """``n`` colour PNGs of ``size`` pixels: a square of one colour on a background of another."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir()
+    rng = np.random.default_rng(size)
+    for i in range(n):
+        image = np.empty((size, size, 3), np.uint8)
+        image[:] = rng.integers(0, 120, 3)
+        side = size // 3
+        y, x = rng.integers(0, size - side, 2)
+        image[y: y + side, x: x + side] = rng.integers(120, 256, 3)
+        Image.fromarray(image).save(folder / f"{i}.png")
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_eval_on_colour_images_computes_fid_kid_prdc_in_random_features(tmp_path, capsys, size):
+    """A folder of colour images has no trained extractor: FID, KID and PRDC are computed in the
+    random-conv space, with their real-vs-real floor and the line that says what they compare
+    with; IS and the legible share, which need a classifier, are left out with the reason."""
+    _colour_squares(tmp_path / "img", size)
+    out = tmp_path / "r"
+    assert main(["run", "--data", "folder", "--set", f"data.root={tmp_path / 'img'}", "--set", f"data.size={size}",
+                 "--steps", "3", "--batch-size", "8", "--out", str(out), "--threads", "1", "--sample-every", "0",
+                 "--set", "gen.hidden=16", "--set", "disc.hidden=16"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "-n", "100", "--json", str(tmp_path / "m.json")]) == 0
+    printed = capsys.readouterr().out
+    for label in ("FID", "KID", "precision", "recall", "density", "coverage", "real vs real"):
+        assert label in printed
+    assert "features: random-conv (Untrained conv net" in printed
+    assert "comparable with\n  fid, kid, prdc: ganforge runs only (same data, -n 100, extractor random-conv)" in printed
+    assert "not computed: is, legible: needs class probabilities; extractor random-conv gives features only" in printed
+    numbers = json.loads((tmp_path / "m.json").read_text())
+    assert numbers["extractor"] == "random-conv" and "Naeem" in numbers["extractor_description"]
+    assert numbers["comparable"]["prdc"] == "ganforge runs only (same data, -n 100, extractor random-conv)"
+    assert numbers["metric_keys"]["prdc"] == ["precision", "recall", "density", "coverage"]
+    assert "class probabilities" in numbers["skipped"]["is"] and "is" not in numbers["metrics"]
+    assert numbers["real_vs_real"]["fid"] < numbers["metrics"]["fid"]
+    assert numbers["real_vs_real"]["coverage"] > numbers["metrics"]["coverage"]
+    assert main(["eval", str(out), "-n", "100", "--set", "metric.extractor=lenet-mnist"]) == 2
+    assert "expects samples of shape (1, 28, 28), the data has (3, " in capsys.readouterr().err
+
+
+def test_mnist_keeps_lenet_and_metric_extractor_picks_random_features(tmp_path, capsys):
+    """LeNet stays the default for (1, 28, 28) digits (the numbers do not move); --set
+    metric.extractor=random-conv computes in random features, where IS cannot be computed."""
+    out = tmp_path / "m"
+    assert main(["run", "--steps", "3", "--out", str(out), "--threads", "1", "--sample-every", "0", *SMALL]) == 0
+    results = {}
+    for name, extra in (("default", []), ("lenet", ["--set", "metric.extractor=lenet-mnist"]),
+                        ("random", ["--set", "metric.extractor=random-conv"])):
+        capsys.readouterr()
+        assert main(["eval", str(out), "-n", "300", "--metric", "fid", "--metric", "prdc", "--metric", "is", *extra,
+                     "--json", str(tmp_path / f"{name}.json")]) == (2 if name == "random" else 0)
+        if name == "random":
+            assert "class probabilities" in capsys.readouterr().err
+            continue
+        assert "features: lenet-mnist" in capsys.readouterr().out
+        results[name] = json.loads((tmp_path / f"{name}.json").read_text())
+    assert results["default"]["metrics"] == results["lenet"]["metrics"]
+    assert results["default"]["extractor"] == "lenet-mnist"
+    assert results["default"]["comparable"]["is"] == "ganforge runs only (same data, -n 300, extractor lenet-mnist)"
+    assert main(["eval", str(out), "-n", "300", "--metric", "fid", "--set", "metric.extractor=random-conv",
+                 "--json", str(tmp_path / "random.json")]) == 0
+    random = json.loads((tmp_path / "random.json").read_text())
+    assert random["extractor"] == "random-conv" and random["metrics"]["fid"] != results["default"]["metrics"]["fid"]
+
+
+def test_images_smaller_than_any_extractor_reads_say_so(tmp_path, registry):
+    from ganforge.data.folder import ImageFolder
+    from ganforge.metrics.evaluate import default_metrics
+
+    _colour_squares(tmp_path / "img", 12, n=10)
+    skipped: dict[str, str] = {}
+    names = default_metrics(registry, ImageFolder(root=str(tmp_path / "img"), size=4), {}, skipped)
+    assert "fid" not in names and "prdc" not in names
+    assert skipped["fid"].startswith("needs a feature extractor for images of shape (3, 4, 4)")
+    assert "at least 8x8 pixels (random-conv)" in skipped["fid"]

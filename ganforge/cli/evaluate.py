@@ -40,7 +40,7 @@ def handle(args: argparse.Namespace) -> int:
 
     from ganforge.config import apply_set
     from ganforge.errors import UsageError
-    from ganforge.metrics.evaluate import describe_skipped, evaluate
+    from ganforge.metrics.evaluate import describe_skipped, evaluate, group_by_text
     from ganforge.plugins import load_registry
     from ganforge.resources import require_memory
     from ganforge.run.destination import check_output_file, replacing
@@ -68,6 +68,12 @@ def handle(args: argparse.Namespace) -> int:
     for row in rows(result):
         table.add_row(*row)
     Console().print(table)
+    if result.extractor:  # the feature space the image metrics were computed in
+        print(f"features: {result.extractor} ({result.extractor_description})")
+    if result.comparable:
+        print("comparable with")
+        for names, text in group_by_text(result.comparable):
+            print(f"  {', '.join(names)}: {text}")
     unavailable = {k: v for k, v in result.skipped.items() if not v.startswith("does not apply")}
     if unavailable:  # a metric for other kinds of data is no news; one that lacks features is
         print(f"not computed: {describe_skipped(unavailable)}")

@@ -17,11 +17,16 @@ from ganforge.data import DataInfo, GanDataset
 
 
 class FeatureExtractor(Protocol):
-    """Maps samples to feature vectors (and, optionally, to class probabilities)."""
+    """Maps samples to feature vectors, and optionally to class probabilities: an extractor that
+    gives none (the random features) has no ``probabilities`` method, and metrics that read them
+    (``Metric.needs_probabilities``) are left out of its evaluations.
+
+    Optional attributes ganforge reads: ``input_shape`` (the one sample shape it reads) or
+    ``reads(shape) -> bool``; ``comparable``, what numbers computed in its space can be compared
+    with beyond ganforge runs evaluated the same way ("" or absent: nothing else, see
+    :attr:`Metric.comparable`)."""
 
     def features(self, x: torch.Tensor) -> torch.Tensor: ...
-
-    def probabilities(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass
@@ -56,7 +61,17 @@ class EvalData:
         return self._cached("real_features", lambda: self._need_extractor().features(self.real))
 
     def fake_probabilities(self) -> torch.Tensor:
-        return self._cached("fake_probs", lambda: self._need_extractor().probabilities(self.fake))
+        return self._cached("fake_probs", lambda: self._need_probabilities()(self.fake))
+
+    def _need_probabilities(self):
+        probabilities = getattr(self._need_extractor(), "probabilities", None)
+        if not callable(probabilities):
+            from ganforge.errors import ConfigError
+
+            raise ConfigError("this metric reads class probabilities, and the feature extractor in use gives "
+                              "features only; pick one that classifies this data with --set metric.extractor=NAME "
+                              "(the shipped lenet-mnist does, for (1, 28, 28) digits)")
+        return probabilities
 
     def space(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(fake, real) in the space distance metrics use: features for images, raw points else."""
@@ -78,6 +93,15 @@ class Metric:
     by_default: ClassVar[bool] = True
     #: whether it needs a feature extractor for image data (FID, KID, PRDC, IS do)
     needs_features: ClassVar[bool] = True
+    #: whether it reads the extractor's class probabilities (IS, the legible share); left out
+    #: where the extractor gives features only
+    needs_probabilities: ClassVar[bool] = False
+    #: what its numbers can be compared with beyond ganforge, such as "PacGAN's 2-D tables (Lin et
+    #: al. 2018) at the data sets' defaults and -n 2500"; empty: only with other ganforge runs on
+    #: the same data, evaluated with the same number of samples. For a metric computed in an
+    #: extractor's feature space, the extractor's ``comparable`` is what counts (an FID in
+    #: lenet-mnist or random-conv features compares with no published FID).
+    comparable: ClassVar[str] = ""
     #: the name ``ganforge eval`` shows for each key ``compute`` returns; a key not named here
     #: shows as itself
     labels: ClassVar[dict[str, str]] = {}

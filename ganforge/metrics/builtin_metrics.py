@@ -59,6 +59,7 @@ class InceptionScore(Metric):
     """Inception-style score from the MNIST classifier's probabilities, 10 splits; higher is better."""
 
     has_floor = True
+    needs_probabilities = True
     labels: ClassVar[dict[str, str]] = {"is": "IS"}
 
     def __init__(self, splits: int = 10) -> None:
@@ -85,6 +86,7 @@ class Legible(Metric):
     them (:mod:`ganforge.metrics.legibility`); higher is better."""
 
     has_floor = True
+    needs_probabilities = True
     labels: ClassVar[dict[str, str]] = {"legible": "legible share", "classes": "digit classes",
                                         "rarest_class": "rarest class share"}
 
@@ -101,6 +103,8 @@ class Modes(Metric):
 
     modalities: ClassVar[tuple[str, ...]] = ("points",)
     needs_features: ClassVar[bool] = False
+    comparable: ClassVar[str] = ("PacGAN's 2-D tables (Lin et al. 2018) where ring8/grid25 keep their default "
+                                 "std, -n 2500 and n_sigma 3")
     labels: ClassVar[dict[str, str]] = {"modes": "modes captured", "high_quality": "high-quality %",
                                         "reverse_kl": "reverse KL"}
 
