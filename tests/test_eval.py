@@ -272,3 +272,32 @@ def test_images_smaller_than_any_extractor_reads_say_so(tmp_path, registry):
     assert "fid" not in names and "prdc" not in names
     assert skipped["fid"].startswith("needs a feature extractor for images of shape (3, 4, 4)")
     assert "at least 8x8 pixels (random-conv)" in skipped["fid"]
+
+
+def test_eval_on_a_stacked_mnist_run_prints_modes_kl_and_their_floors(tmp_path, capsys, monkeypatch):
+    """The mode count, KL and N beside their real-stack floor, the classifier's accuracy on real
+    stacks as a row of its own, SWD beside them, and what the numbers compare with; asked alone,
+    stacked-modes draws no real reference set (it reads only the fakes)."""
+    from ganforge.data.stacked_mnist import StackedMNIST
+
+    out = tmp_path / "s"
+    assert main(["run", "--data", "stacked-mnist", "--steps", "3", "--out", str(out), *SMALL]) == 0
+    assert main(["eval", str(out), "-n", "500", "--json", str(tmp_path / "s.json")]) == 0
+    printed = capsys.readouterr().out
+    for label in ("stacked-MNIST modes", "KL(modes || uniform)", "samples counted",
+                  "classifier accuracy (real digits)", "SWD"):
+        assert label in printed
+    assert "stacked-modes: PacGAN's Table 2" in printed
+    numbers = json.loads((tmp_path / "s.json").read_text())
+    assert 1 <= numbers["metrics"]["modes"] <= 500 and numbers["metrics"]["n"] == 500
+    floor = numbers["real_vs_real"]
+    assert 300 < floor["modes"] <= 500 and floor["kl"] < numbers["metrics"]["kl"]
+    assert floor["classifier_accuracy"] > 0.95
+
+    def no_reference(*args, **kwargs):
+        raise AssertionError("stacked-modes reads no real reference set")
+
+    monkeypatch.setattr(StackedMNIST, "real_samples", no_reference)
+    assert main(["eval", str(out), "-n", "500", "--metric", "stacked-modes"]) == 0
+    title = capsys.readouterr().out.split("┏")[0]  # the table's title, wrapped to the terminal
+    assert "500 generated" in title and "real" not in title

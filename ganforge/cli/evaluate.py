@@ -61,8 +61,9 @@ def handle(args: argparse.Namespace) -> int:
     dataset = build_dataset(run.config, registry)
     result = evaluate(run.generator, run.z_dim, dataset, registry, args.metrics, args.n, args.seed,
                       run.step, options.get("metric", {}))
-    table = Table(title=f"{args.run_dir} @ step {result.step}: {result.n_fake} generated vs "
-                        f"{result.n_real} real", title_justify="left")
+    against = f" vs {result.n_real} real" if result.n_real else ""
+    table = Table(title=f"{args.run_dir} @ step {result.step}: {result.n_fake} generated{against}",
+                  title_justify="left")
     for column in ("metric", "value", "real vs real"):
         table.add_column(column, justify="right" if column != "metric" else "left")
     for row in rows(result):
@@ -96,9 +97,11 @@ def rows(result: EvalResult) -> list[tuple[str, str, str]]:
     for metric, keys in [*claimed, (Metric(), unclaimed)]:
         values = {k: result.values[k] for k in keys if k in result.values}
         shown = metric.format(values)
-        floor_values = {k: result.floor[k] for k in keys if k in result.floor}
+        # keys only the floor has (a classifier's accuracy on real data) follow the metric's own
+        floor_only = [k for k in metric.labels if k in result.floor and k not in result.values]
+        floor_values = {k: result.floor[k] for k in [*keys, *floor_only] if k in result.floor}
         floor = metric.format(floor_values, spread=False) if floor_values else {}
-        for key, text in shown.items():
+        for key, text in [*shown.items(), *((k, "") for k in floor_only if k in floor)]:
             if key not in seen:
                 seen.add(key)
                 out.append((metric.labels.get(key, key), text, floor.get(key, "")))

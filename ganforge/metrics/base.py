@@ -96,6 +96,11 @@ class Metric:
     #: whether it reads the extractor's class probabilities (IS, the legible share); left out
     #: where the extractor gives features only
     needs_probabilities: ClassVar[bool] = False
+    #: whether it reads ``EvalData.real`` (a mode count reads only the fakes, and its floor draws its
+    #: own real samples): when no chosen metric does, ``evaluate`` draws no real reference set
+    needs_real: ClassVar[bool] = True
+    #: what data it needs, said when it is left out for other data ("the stacked-mnist data set")
+    requires: ClassVar[str] = ""
     #: what its numbers can be compared with beyond ganforge, such as "PacGAN's 2-D tables (Lin et
     #: al. 2018) at the data sets' defaults and -n 2500"; empty: only with other ganforge runs on
     #: the same data, evaluated with the same number of samples. For a metric computed in an

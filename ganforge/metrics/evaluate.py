@@ -79,6 +79,8 @@ def default_metrics(registry: Registry, dataset: GanDataset, options: dict[str, 
             continue
         if not metric.applies_to(dataset.info, dataset):
             reason = f"does not apply to {dataset.info.modality} data"
+            if metric.requires:
+                reason += f" (needs {metric.requires})"
         elif metric.needs_features and images and chosen is None:
             reason = (f"needs a feature extractor for images of shape {tuple(dataset.info.sample_shape)}; the "
                       f"shipped ones read (1, 28, 28) digits (lenet-mnist) and images of at least 8x8 pixels "
@@ -238,7 +240,10 @@ def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Re
     built: dict[str, Metric] = {name: registry.get("metric", name).build(**per_metric[name]) for name in names}
     n = n or getattr(dataset, "eval_samples", None) or DEFAULT_N.get(dataset.info.modality, 10_000)
     rng = torch.Generator().manual_seed(seed + 7)
-    real = dataset.real_samples(n, rng, split="all")
+    if any(metric.needs_real for metric in built.values()):
+        real = dataset.real_samples(n, rng, split="all")
+    else:  # a mode count: its floor draws its own real samples
+        real = torch.empty(0, *dataset.info.sample_shape)
     fake = generate(generator, z_dim, n, seed)
     chosen = choose_extractor(registry, dataset, options)
     extractor_name, extractor = chosen if chosen is not None else (None, None)

@@ -60,6 +60,12 @@ class StackedModes(Metric):
 
     has_floor: ClassVar[bool] = True
     needs_features: ClassVar[bool] = False  # reads digits with its own classifier, at any stack size
+    needs_real: ClassVar[bool] = False  # the floor draws its own stacks from held-out digits
+    requires: ClassVar[str] = "the stacked-mnist data set, --data stacked-mnist"
+    comparable: ClassVar[str] = (
+        "PacGAN's Table 2 (VEEGAN setting) and R3GAN's Table 3 at -n 26000, with a caveat: they read digits "
+        "with a classifier trained on all of MNIST, ganforge with the shipped LeNet (its accuracy is the "
+        "classifier_accuracy row); see docs/metrics.md for each table's protocol")
     labels: ClassVar[dict[str, str]] = {"modes": "stacked-MNIST modes", "kl": "KL(modes || uniform)",
                                         "n": "samples counted",
                                         "classifier_accuracy": "classifier accuracy (real digits)"}
