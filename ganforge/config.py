@@ -43,6 +43,10 @@ class RunConfig:
     n_critic: int | None = None
     ema: float | None = None
     ema_rampup: float = 1.0
+    augment: tuple[str, ...] = ()
+    augment_p: float | str = 1.0
+    augment_target: float = 0.6
+    augment_ramp: int = 100_000
     lr_schedule: str = "constant"
     warmup: int = 0
     on_nan: str = "stop"
@@ -106,7 +110,7 @@ class RunConfig:
         values = dict(data)
         for key, value in values.items():
             check_type(key, value)
-        for key in ("betas", "eval_metrics"):
+        for key in ("betas", "eval_metrics", "augment"):
             if values.get(key) is not None:
                 values[key] = tuple(values[key])
         return cls(**values)
@@ -133,6 +137,10 @@ class ResolvedConfig:
     n_critic: int
     ema: float
     ema_rampup: float
+    augment: tuple[str, ...]
+    augment_p: float | str  # a probability, or "ada"
+    augment_target: float
+    augment_ramp: int
     lr_schedule: str
     warmup: int
     on_nan: str
@@ -163,8 +171,10 @@ class ResolvedConfig:
                 values[setting.name] = float(value)
             elif setting.kind == "pair":
                 values[setting.name] = tuple(float(v) for v in value)
-            elif setting.kind == "names":
-                values[setting.name] = tuple(value)
+            elif setting.kind == "names":  # "a,b" given once is two names
+                values[setting.name] = tuple(p.strip() for v in value for p in v.split(",") if p.strip())
+            elif setting.kind == "prob" and value != "ada":
+                values[setting.name] = float(value)
             elif setting.kind == "threads":
                 values[setting.name] = settings.parse_threads(value)
         values["options"] = {k: dict(v) for k, v in (values.get("options") or {}).items()}

@@ -23,6 +23,7 @@ from ganforge.errors import ConfigError
 
 OPTION_SECTIONS = ("gen", "disc", "loss", "data", "metric")
 SEED_LIMIT = 2**63
+AUGMENTATIONS = ("translation", "cutout", "color")  # ganforge.train.augment's operations
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,8 @@ class Setting:
         return KIND_WORDS[self.kind]
 
 
-KIND_WORDS = {"int": "a whole number", "float": "a number", "str": "a word", "bool": "true or false",
+KIND_WORDS = {"prob": "a probability in [0, 1] or ada",
+              "int": "a whole number", "float": "a number", "str": "a word", "bool": "true or false",
               "pair": "two numbers", "names": "a list of names", "threads": "'auto' or a number of threads"}
 
 SETTINGS: tuple[Setting, ...] = (
@@ -130,6 +132,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("ema_rampup", "float", 1.0, "how fast the average's span grows: about R x step / 9 steps until "
             "the decay takes over", example="4",
             rule=Rule("a positive number such as 1 (the default) or 4", lambda v: v > 0 and math.isfinite(v))),
+    Setting("augment", "names", (), "differentiable augmentation of every input of D, real and fake, in both "
+            "steps (DiffAugment): translation, cutout, color, comma-separated; for images", example='["translation"]',
+            rule=Rule(f"augmentation names among {', '.join(AUGMENTATIONS)}",
+                      lambda v: all(p.strip() in AUGMENTATIONS for n in v for p in n.split(",") if p.strip())),
+            valid=f"some of {', '.join(AUGMENTATIONS)}"),
+    Setting("augment_p", "prob", 1.0, "probability of each augmentation per sample, or ada: adapted from "
+            "r_t = E[sign D(real)] toward --augment-target, starting at 0 (ADA)", example="0.5",
+            rule=Rule("a probability in [0, 1] or ada", lambda v: v == "ada" or 0 <= v <= 1)),
+    Setting("augment_target", "float", 0.6, "--augment-p ada: the r_t above which p rises", example="0.6",
+            rule=Rule("a number in (0, 1) such as 0.6", lambda v: 0 < v < 1)),
+    Setting("augment_ramp", "int", 100_000, "--augment-p ada: images in which p can go from 0 to 1 (ADA's "
+            "500,000 suits runs of millions of images)", rule=at_least(1)),
     Setting("lr_schedule", "str", "constant", "learning-rate schedule: constant, or linear or cosine decay to 0",
             choices=("constant", "linear", "cosine")),
     Setting("warmup", "int", 0, "learning-rate warm-up steps", rule=Rule("a number of steps >= 0", lambda v: v >= 0)),
@@ -192,6 +206,8 @@ def is_kind(kind: str, value: Any) -> bool:
         return isinstance(value, (list, tuple)) and all(_number(v) for v in value)
     if kind == "names":
         return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+    if kind == "prob":
+        return value == "ada" or _number(value)
     if kind == "threads":
         return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
     raise AssertionError(f"unknown setting kind {kind!r}")
@@ -227,7 +243,8 @@ def check_type(key: str, value: Any) -> None:
             raise ConfigError(f"config key {key!r} must be {what} such as {example}, got {value!r}")
         return
     if not is_kind(setting.kind, value):
-        what = "a number" if setting.kind in ("int", "float") else f"a {setting.kind}"
+        what = {"int": "a number", "float": "a number", "prob": "a number or 'ada'"}.get(setting.kind,
+                                                                                     f"a {setting.kind}")
         raise ConfigError(f"config key {key!r} must be {what} such as {key} = {example_of(setting)}, got {value!r}")
 
 
@@ -293,7 +310,10 @@ def _text_to(kind: str, option: str) -> Callable[[str], Any]:
         except ConfigError as exc:
             raise argparse.ArgumentTypeError(str(exc).removeprefix(f"{option} ")) from None
 
-    return {"int": whole, "float": number, "threads": threads}.get(kind, str)
+    def prob(text: str) -> float | str:
+        return "ada" if text.strip().lower() == "ada" else number(text)
+
+    return {"int": whole, "float": number, "threads": threads, "prob": prob}.get(kind, str)
 
 
 def flag_help(setting: Setting) -> str:
@@ -313,7 +333,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(option, dest=setting.name, action="append", metavar="NAME", help=flag_help(setting))
         else:
             metavar = ("|".join(setting.choices) if setting.choices
-                       else {"int": "N", "float": "X", "threads": "auto|N"}.get(setting.kind, "NAME"))
+                       else {"int": "N", "float": "X", "threads": "auto|N", "prob": "X|ada"}.get(setting.kind, "NAME"))
             parser.add_argument(option, dest=setting.name, type=_text_to(setting.kind, option), metavar=metavar,
                                 help=flag_help(setting))
 

@@ -23,6 +23,10 @@ With a class-conditional pair (``classes``; :mod:`ganforge.train.conditioning`) 
 labelled batches, the fake batch is drawn with the real batch's classes, and the loss sees D
 through :class:`WithLabels`.
 
+With ``augment`` (``--augment``; :mod:`ganforge.train.augment`) every batch D scores, real and
+fake, in the D step and the G step, goes through it first (R1/R2 see the augmented reals, as in
+ADA), and D's scores of the reals feed ADA's adaptive probability.
+
 With ``skip_nonfinite`` (``--on-nan skip``) each update first checks its loss and gradients and
 is skipped when any is NaN or infinite, so one bad batch cannot poison the weights. The check
 reads every gradient once, so it is off by default (the trainer's guard then stops the run).
@@ -41,6 +45,7 @@ from ganforge.data.base import Batch
 from ganforge.losses import GanLoss, discriminator_penalty
 from ganforge.losses.regularizers import Scorer
 from ganforge.runtime.seam import Seam, no_scaling
+from ganforge.train.augment import DiffAugment
 from ganforge.train.conditioning import WithLabels
 
 
@@ -74,9 +79,11 @@ class GanStep:
                  opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer, batches: Iterator[Batch],
                  *, batch_size: int, z_dim: int, n_critic: int, device: torch.device,
                  skip_nonfinite: bool = False, seam: Seam | None = None,
-                 scalers: Mapping[str, torch.amp.GradScaler] | None = None, classes: int = 0) -> None:
+                 scalers: Mapping[str, torch.amp.GradScaler] | None = None, classes: int = 0,
+                 augment: DiffAugment | None = None) -> None:
         self.G, self.D, self.loss = generator, discriminator, loss
         self.classes = classes
+        self.augment = augment
         self.opt_g, self.opt_d = opt_g, opt_d
         self.batches = batches
         self.batch_size, self.z_dim, self.n_critic, self.device = batch_size, z_dim, n_critic, device
@@ -141,6 +148,10 @@ class GanStep:
         x = self._shard(x).to(self.device, non_blocking=True)
         return x, None if labels is None else self._shard(labels).to(self.device, non_blocking=True)
 
+    def augmented(self, x: torch.Tensor) -> torch.Tensor:
+        """What D sees of a batch: ``x`` through ``--augment`` (differentiably), or ``x``."""
+        return x if self.augment is None else self.augment(x)
+
     def scorer(self, labels: torch.Tensor | None) -> nn.Module | WithLabels:
         """D as the loss calls it: itself, or for conditional training D with the batch's labels."""
         return self.D if labels is None else WithLabels(self.D, labels)
@@ -152,6 +163,7 @@ class GanStep:
         fake = d_loss = None
         for i in range(self.n_critic):
             real, labels = self.real_batch()
+            real = self.augmented(real)  # every input of D, real and fake, in both steps (DiffAugment)
             D = self.scorer(labels)
             with self.seam.autocast():
                 if i == self.n_critic - 1:
@@ -160,6 +172,7 @@ class GanStep:
                 else:
                     with torch.no_grad():
                         fake_d = G(self.noise(labels))
+                fake_d = self.augmented(fake_d)
                 real_logits, fake_logits = score_pair(D, real, fake_d)
                 d_loss = loss.d_loss(real_logits.float(), fake_logits.float())  # losses in float32
                 penalty = discriminator_penalty(loss, D, real, fake_d)  # its own term, R1, R2
@@ -169,6 +182,8 @@ class GanStep:
             self.scaler_d.scale(d_loss).backward()
             self._apply(self.opt_d, d_loss, self.scaler_d)
             loss.after_d_step(self.D)
+            if self.augment is not None:
+                self.augment.observe(real_logits)  # ADA's overfitting measure
         assert fake is not None and d_loss is not None  # n_critic >= 1: the loop ran
 
         self.D.requires_grad_(False)
@@ -177,9 +192,9 @@ class GanStep:
                 if getattr(loss, "g_needs_real", False):  # relativistic losses compare with D(real)
                     with torch.no_grad():
                         real_logits = D(real).float()
-                    g_loss = loss.g_loss(D(fake).float(), real_logits)
+                    g_loss = loss.g_loss(D(self.augmented(fake)).float(), real_logits)
                 else:
-                    g_loss = loss.g_loss(D(fake).float())
+                    g_loss = loss.g_loss(D(self.augmented(fake)).float())
             self.opt_g.zero_grad(set_to_none=True)
             self.scaler_g.scale(g_loss).backward()
             self._apply(self.opt_g, g_loss, self.scaler_g)

@@ -30,6 +30,7 @@ from ganforge.runtime.seam import Seam
 from ganforge.runtime.stop_requests import StopRequests
 from ganforge.runtime.threads import ThreadTuner
 from ganforge.train import artifacts
+from ganforge.train.augment import build_augment
 from ganforge.train.batch_stream import ResumableBatches
 from ganforge.train.build import build_dataset, build_loss, build_models, build_optimizer
 from ganforge.train.checkpointing import Checkpointer, diverged
@@ -73,6 +74,9 @@ class Trainer:
                        f"--batch-size {c.batch_size}", "use a smaller --batch-size")
         self.generator, self.discriminator = self.seam.prepare_model(gen), self.seam.prepare_model(disc)
         self.loss = build_loss(c, registry)
+        self.augment = build_augment(c.augment, self.info, c.seed, p=c.augment_p, target=c.augment_target,
+                                     ramp_images=c.augment_ramp, data_name=c.data, processes=self.seam.world_size,
+                                     shard=self.seam.shard, reduce=self.seam.all_reduce_mean)
         self.opt_g = build_optimizer(c.optimizer, list(self.generator.parameters()), c.lr_g, c.betas)
         self.opt_d = build_optimizer(c.optimizer, list(self.discriminator.parameters()), c.lr_d, c.betas)
         self.lr_schedule = LrSchedule(c.lr_schedule, c.steps, c.warmup, {self.opt_g: c.lr_g, self.opt_d: c.lr_d})
@@ -111,6 +115,8 @@ class Trainer:
         state.add("loss_window", self.window)
         state.add("scalers", StateOf(self._scaler_states, self._load_scaler_states), optional=True)
         state.add("plugins", PluginStates(self.pm), optional=True)
+        if self.augment is not None:  # p and the augmentation's generator
+            state.add("augment", self.augment, optional=True)
         return state
 
     def _scaler_states(self) -> dict[str, Any]:
@@ -179,7 +185,7 @@ class Trainer:
             self.step_fn = GanStep(self.generator, self.discriminator, self.loss, self.opt_g, self.opt_d,
                                    self.batches, batch_size=c.batch_size, z_dim=c.z_dim, n_critic=c.n_critic,
                                    device=self.device, skip_nonfinite=c.on_nan == "skip", seam=self.seam,
-                                   scalers=self.scalers, classes=self.classes)
+                                   scalers=self.scalers, classes=self.classes, augment=self.augment)
             self.start_step = self.step  # > 0 after --resume; rates count this session's steps only
             self._t0 = self.window.started = time.perf_counter()
             self._hook("ganforge_on_train_start", run=self.run)
@@ -269,6 +275,8 @@ class Trainer:
             raise diverged(f"the losses became non-finite ({', '.join(f'{k} {v}' for k, v in losses.items())}) "
                            f"between steps {self.step - window.steps + 1} and {self.step}", self.folder)
         logs["threads"] = self.threads.threads
+        if self.augment is not None:
+            logs.update(self.augment.logs())
         if window.skipped:
             logs["skipped"] = window.skipped
         if self.seam.precision == "fp16":
