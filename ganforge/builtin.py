@@ -20,18 +20,34 @@ from ganforge.losses import (
 from ganforge.metrics.builtin_metrics import FID, KID, PRDC, InceptionScore, Legible, Modes
 from ganforge.metrics.stacked_modes import StackedModes
 from ganforge.metrics.swd import SlicedWasserstein
-from ganforge.models import MLPDiscriminator, MLPGenerator
+from ganforge.models import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    MLPDiscriminator,
+    MLPGenerator,
+    ResidualDiscriminator,
+    ResidualGenerator,
+)
 
 
 @hookimpl
 def ganforge_register_generators(register: Register) -> None:
     register("mlp", MLPGenerator, "MLP generator z-256-512-1024-data, ReLU, fused dense+act")
+    register("dcgan", DCGANGenerator, "DCGAN generator (Radford 2016): transposed convolutions, BatchNorm, ReLU, "
+             "tanh; 28/32/64 px, 1 or 3 channels; options width (64), classes")
+    register("resnet", ResidualGenerator, "Residual generator as in R3GAN's StackedMNIST ablation: no "
+             "normalisation, fix-up init, bilinear upsampling; 28/32/64 px; options width (32), classes")
 
 
 @hookimpl
 def ganforge_register_discriminators(register: Register) -> None:
     register("mlp", MLPDiscriminator, "MLP discriminator data-512-256-1, LeakyReLU 0.2, logits; "
              "options spectral_norm, pack (PacGAN), maxout, classes (projection, class-conditional)")
+    register("dcgan", DCGANDiscriminator, "DCGAN discriminator, strided convolutions, LeakyReLU 0.2, no BatchNorm; "
+             "options width (64), spectral_norm, mbstd (group), classes (projection), pack (PacGAN)")
+    register("resnet", ResidualDiscriminator, "Residual discriminator as in R3GAN's StackedMNIST ablation: no "
+             "normalisation, fix-up init, average-pool downsampling; options width (32), spectral_norm, mbstd, "
+             "classes, pack")
 
 
 @hookimpl

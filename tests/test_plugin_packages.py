@@ -32,14 +32,14 @@ def ganforge(env, *args: str, cwd=None) -> subprocess.CompletedProcess:
 def test_list_shows_the_installed_components_with_their_distribution(installed):
     result = ganforge(installed, "list")
     assert result.returncode == 0, result.stderr
-    for name in ("dcgan", "hinge", "ragan"):
+    for name in ("dcgan-bn", "hinge", "ragan"):
         assert name in result.stdout
     assert "ganforge-dcgan" in result.stdout and "ganforge-losses" in result.stdout
 
 
 def test_dcgan_with_a_plugin_loss_trains_on_the_bundled_digits(installed, tmp_path):
-    result = ganforge(installed, "run", "--gen", "dcgan", "--loss", "hinge", "--steps", "3", "--batch-size", "16",
+    result = ganforge(installed, "run", "--gen", "dcgan-bn", "--loss", "hinge", "--steps", "3", "--batch-size", "16",
                       "--set", "gen.width=8", "--set", "disc.width=8", "--threads", "1", "--out", str(tmp_path / "r"))
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "r" / "samples" / "step_0000003.png").exists()
-    assert "dcgan/dcgan with hinge" in result.stderr or "dcgan/dcgan with hinge" in result.stdout
+    assert "dcgan-bn/dcgan-bn with hinge" in result.stderr or "dcgan-bn/dcgan-bn with hinge" in result.stdout

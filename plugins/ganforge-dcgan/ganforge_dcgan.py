@@ -1,4 +1,11 @@
-"""DCGAN for ganforge: ``ganforge run --gen dcgan --data folder --set data.root=DIR``.
+"""The paper's DCGAN, BatchNorm in D included:
+``ganforge run --gen dcgan-bn --data folder --set data.root=DIR``.
+
+ganforge itself ships ``dcgan`` (and ``resnet``) networks; its ``dcgan`` discriminator leaves out
+BatchNorm, because BatchNorm makes a sample's logit depend on the rest of its batch (R1's
+per-sample gradients, packing and the pair pass assume it does not). This example plugin
+registers the paper's networks as they were, under their own name ``dcgan-bn``, to show how a
+third-party package adds a network variant beside the built-in ones.
 
 Radford, Metz and Chintala (2016): the generator projects the noise to a 4x4 (or 7x7 for 28-pixel
 images) map and doubles the resolution with stride-2 transposed convolutions, BatchNorm and ReLU
@@ -28,7 +35,7 @@ def _plan(sample_shape: Sequence[int]) -> tuple[int, int, int]:
     """(channels, start resolution, number of upsamplings) for a supported image shape."""
     if len(sample_shape) != 3 or sample_shape[1] != sample_shape[2] or sample_shape[1] not in SIZES \
             or sample_shape[0] not in (1, 3):
-        raise ConfigError(f"dcgan needs square images of {', '.join(map(str, SIZES))} pixels with 1 or 3 channels, "
+        raise ConfigError(f"dcgan-bn needs square images of {', '.join(map(str, SIZES))} pixels with 1 or 3 channels, "
                           f"got shape {tuple(sample_shape)}; for your own images use --data folder "
                           f"--set data.size=32 (or 28, 64)")
     channels, size = sample_shape[0], sample_shape[1]
@@ -108,11 +115,12 @@ def _init(m: nn.Module) -> None:
 
 @hookimpl
 def ganforge_register_generators(register) -> None:  # type: ignore[no-untyped-def]
-    register("dcgan", DCGANGenerator, "DCGAN generator (Radford 2016): transposed convolutions, BatchNorm, "
+    register("dcgan-bn", DCGANGenerator, "DCGAN generator as in the paper (Radford 2016): transposed convolutions, "
+             "BatchNorm, "
              "ReLU, tanh; 28/32/64-pixel images, 1 or 3 channels; option width")
 
 
 @hookimpl
 def ganforge_register_discriminators(register) -> None:  # type: ignore[no-untyped-def]
-    register("dcgan", DCGANDiscriminator, "DCGAN discriminator: strided convolutions, LeakyReLU 0.2, BatchNorm; "
-             "options width, spectral_norm")
+    register("dcgan-bn", DCGANDiscriminator, "DCGAN discriminator as in the paper: strided convolutions, "
+             "LeakyReLU 0.2, BatchNorm; options width, spectral_norm")

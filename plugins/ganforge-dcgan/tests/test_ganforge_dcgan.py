@@ -46,9 +46,9 @@ def test_unsupported_shapes_say_what_to_do(shape):
 def test_trains_on_bundled_mnist_through_the_registry(tmp_path):
     pm = get_plugin_manager(entry_points=False, extra=[ganforge_dcgan])
     registry = build_registry(pm)
-    config = RunConfig(gen="dcgan", data="mnist", steps=3, batch_size=16, out=str(tmp_path / "run"), threads=1,
+    config = RunConfig(gen="dcgan-bn", data="mnist", steps=3, batch_size=16, out=str(tmp_path / "run"), threads=1,
                        sample_every=0, options={"gen": {"width": 8}, "disc": {"width": 8}})
     trainer = Trainer(config, registry=registry, plugin_manager=pm)
-    assert trainer.config.disc == "dcgan"
+    assert trainer.config.disc == "dcgan-bn"
     trainer.fit()
     assert (tmp_path / "run" / "samples" / "step_0000003.png").exists()
