@@ -21,12 +21,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def build_parser() -> ArgumentParser:
     from ganforge import __version__
-    from ganforge.cli import doctor, evaluate, export, listing, run, sample
+    from ganforge.cli import doctor, evaluate, export, listing, run, sample, sweep
 
     parser = ArgumentParser(prog="ganforge", description="Train and evaluate GANs built from plugins.")
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
-    for module in (run, listing, sample, evaluate, export, doctor):
+    for module in (run, listing, sample, evaluate, export, doctor, sweep):
         module.add_parser(sub)
     return parser
 
@@ -35,14 +35,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from ganforge.cli.interrupts import stop_on_signals, stopped_message
     from ganforge.runtime.environment import check_environment
 
     err = Console(stderr=True, highlight=False)
     args = None
     try:
-        args = build_parser().parse_args(argv)
-        check_environment(args.command)
-        return int(args.handler(args) or 0)
+        with stop_on_signals():
+            args = build_parser().parse_args(argv)
+            check_environment(args.command)
+            return int(args.handler(args) or 0)
     except UsageError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)  # paths may hold [brackets]
         return EXIT_USAGE
@@ -67,8 +69,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                   soft_wrap=True)
         return 1
     except KeyboardInterrupt:
-        err.print("interrupted; the last checkpoint is intact (resume with --resume)")
+        command = getattr(args, "command", None) or named_command(sys.argv[1:] if argv is None else argv)
+        err.print(escape(stopped_message(command)), soft_wrap=True)
         return EXIT_INTERRUPTED
+
+
+def named_command(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names, for a stop that comes before the arguments are parsed."""
+    from ganforge.cli.interrupts import AFTERMATH
+
+    first = next((word for word in argv if not word.startswith("-")), None)
+    return first if first in AFTERMATH else None
 
 
 def describe_os_error(exc: OSError, command: str | None) -> str:
