@@ -198,7 +198,7 @@ def test_gradients_reach_g_through_the_augmentation(tmp_path, make_trainer):
     trainer.stop()
     grads = [p.grad for p in trainer.generator.parameters()]
     assert all(g is not None for g in grads) and sum(float(g.abs().sum()) for g in grads) > 0
-    assert any(not torch.equal(a, p) for a, p in zip(before, trainer.generator.parameters()))
+    assert any(not torch.equal(a, p) for a, p in zip(before, trainer.generator.parameters(), strict=True))
 
 
 def test_p_and_r_t_are_logged(tmp_path, make_trainer):
@@ -255,7 +255,7 @@ def test_one_and_two_threads_augment_alike(tmp_path, make_trainer):
         return [t.detach().clone() for m in (trainer.generator, trainer.discriminator) for t in m.state_dict().values()]
 
     one, two = weights(1, tmp_path / "one"), weights(2, tmp_path / "two")
-    assert all(torch.equal(a, b) for a, b in zip(one, two))
+    assert all(torch.equal(a, b) for a, b in zip(one, two, strict=True))
 
 
 # -- usage errors -----------------------------------------------------------------------------------
