@@ -16,7 +16,7 @@ $(BIN)/python:
 $(STAMP): $(BIN)/python setup.py pyproject.toml $(wildcard csrc/*.cpp csrc/*.h csrc/*.inc csrc/cuda/*)
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet setuptools wheel ninja
-	$(BIN)/pip install --quiet --no-build-isolation -e ".[test,lint]"
+	$(BIN)/pip install --quiet --no-build-isolation -e ".[test,lint,tune]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -21,12 +21,12 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def build_parser() -> ArgumentParser:
     from ganforge import __version__
-    from ganforge.cli import doctor, evaluate, export, listing, run, sample, sweep
+    from ganforge.cli import doctor, evaluate, export, listing, run, sample, sweep, tune
 
     parser = ArgumentParser(prog="ganforge", description="Train and evaluate GANs built from plugins.")
     parser.add_argument("--version", action="version", version=f"ganforge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
-    for module in (run, listing, sample, evaluate, export, doctor, sweep):
+    for module in (run, listing, sample, evaluate, export, doctor, sweep, tune):
         module.add_parser(sub)
     return parser
 

@@ -76,6 +76,10 @@ def handle(args: argparse.Namespace) -> int:
     from ganforge.sweep.runner import Trial, core_slices
 
     console = Console(stderr=True, highlight=False)
+    try:
+        import scipy  # noqa: F401  # the statistics: checked before hours of training, not after
+    except ImportError:
+        raise UsageError("ganforge sweep needs scipy for its statistics: pip install 'ganforge[sweep]'") from None
     _, registry = load_registry()
     for name in args.metrics or []:
         registry.get("metric", name)

@@ -1,0 +1,232 @@
+"""``ganforge sweep``: its statistics against scipy and the textbook formulas on fresh random
+numbers, the bootstrap interval's coverage, the grid, and real sweeps end to end (a stopped one
+continued after SIGKILL without rerunning a trial; two workers that never oversubscribe the cores)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from ganforge.errors import ConfigError, UsageError
+from ganforge.sweep import stats
+from ganforge.sweep.grid import expand, find_point, load_grid, parse_seeds, parse_vary
+from ganforge.sweep.runner import core_slices
+
+
+@pytest.fixture
+def rng():
+    """A new seed each run (printed when a test fails; ``GANFORGE_TEST_SEED=S`` replays it)."""
+    seed = int(os.environ.get("GANFORGE_TEST_SEED", np.random.SeedSequence().entropy % 2**31))
+    print(f"seed {seed} (replay with GANFORGE_TEST_SEED={seed})")
+    return np.random.default_rng(seed)
+
+
+# -- statistics -----------------------------------------------------------------------------------
+
+
+def test_summary_is_the_mean_its_standard_error_and_scipys_bootstrap(rng):
+    x = rng.normal(rng.uniform(-5, 5), rng.uniform(0.1, 3), size=int(rng.integers(3, 30)))
+    s = stats.summarize(list(x))
+    assert s.n == len(x)
+    assert s.mean == pytest.approx(x.sum() / len(x), rel=1e-12)
+    sd = math.sqrt(((x - x.mean()) ** 2).sum() / (len(x) - 1))
+    assert s.sem == pytest.approx(sd / math.sqrt(len(x)), rel=1e-12)
+    assert s.sem == pytest.approx(sps.sem(x), rel=1e-12)
+    ref = sps.bootstrap((x,), np.mean, confidence_level=0.95, n_resamples=stats.RESAMPLES, method="BCa",
+                        rng=np.random.default_rng(0))
+    assert (s.low, s.high) == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high), rel=1e-9)
+    assert s.low < s.mean < s.high
+
+
+def test_the_percentile_interval_is_a_plain_bootstrap(rng):
+    """scipy's percentile interval against resampling written out by hand: the same to within the
+    resampling noise of 20,000 draws."""
+    x = rng.exponential(2.0, size=25)
+    low, high = stats.bootstrap_interval((x,), stats._mean, n_resamples=20000, method="percentile", seed=1)
+    draws = np.random.default_rng(2).choice(x, size=(20000, len(x)), replace=True).mean(axis=1)
+    plain = np.percentile(draws, [2.5, 97.5])
+    spread = x.std(ddof=1) / math.sqrt(len(x))
+    assert abs(low - plain[0]) < 0.1 * spread and abs(high - plain[1]) < 0.1 * spread
+
+
+def test_comparison_is_welchs_t_mann_whitney_and_a_bootstrap_of_the_difference(rng):
+    a = rng.normal(1.0, 1.0, size=int(rng.integers(3, 15)))
+    b = rng.normal(0.0, 2.0, size=int(rng.integers(3, 15)))
+    c = stats.compare(list(a), list(b))
+    assert c.difference == pytest.approx(a.mean() - b.mean(), rel=1e-12)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    t = (a.mean() - b.mean()) / math.sqrt(va + vb)  # Welch (1947)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))  # Welch-Satterthwaite
+    assert c.welch_t == pytest.approx(t, rel=1e-9)
+    assert c.welch_p == pytest.approx(2 * sps.t.sf(abs(t), df), rel=1e-9)
+    u = sum((ai > bi) + 0.5 * (ai == bi) for ai in a for bi in b)  # U counts the pairs a wins
+    assert c.mannwhitney_u == u
+    assert c.mannwhitney_p == pytest.approx(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    ref = sps.bootstrap((a, b), lambda x, y, axis: x.mean(axis=axis) - y.mean(axis=axis), n_resamples=stats.RESAMPLES,
+                        method="BCa", rng=np.random.default_rng(0))
+    assert (c.low, c.high) == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high), rel=1e-9)
+
+
+def test_degenerate_samples_give_no_interval_rather_than_a_wrong_one():
+    one = stats.summarize([3.0])
+    assert one.n == 1 and one.mean == 3.0 and math.isnan(one.sem) and math.isnan(one.low)
+    same = stats.summarize([2.0, 2.0, 2.0])
+    assert (same.low, same.high) == (2.0, 2.0) and same.sem == 0
+    assert stats.summarize([1.0, float("nan"), 3.0]).n == 2  # a diverged trial's nan is left out, and counted
+    c = stats.compare([1.0, 1.0], [1.0, 1.0])
+    assert c.difference == 0 and math.isnan(c.welch_p) and (c.low, c.high) == (0.0, 0.0)
+
+
+def test_the_95_percent_interval_covers_the_true_mean_about_95_percent_of_the_time():
+    """300 samples of 20 normal values (fixed seed): the BCa interval's coverage is close to 95 %
+    (BCa is a little short for n = 20; the band allows for that and for 300 repetitions)."""
+    g = np.random.default_rng(20261205)
+    hits = 0
+    for _ in range(300):
+        s = stats.summarize(list(g.normal(10.0, 3.0, size=20)), n_resamples=999)
+        hits += s.low <= 10.0 <= s.high
+    assert 0.88 <= hits / 300 <= 0.985
+
+
+# -- the grid ---------------------------------------------------------------------------------------
+
+
+def test_vary_reads_settings_and_options_and_refuses_what_a_sweep_owns():
+    assert parse_vary("loss=nonsat,rpgan").values == ("nonsat", "rpgan")
+    assert parse_vary("lr_g=1e-4,2e-4").values == (1e-4, 2e-4)
+    axis = parse_vary("disc.pack=1,2")
+    assert axis.overlay(2) == {"options": {"disc": {"pack": 2}}}
+    points = expand([parse_vary("loss=nonsat,rpgan"), axis])
+    assert [p.label for p in points] == ["loss=nonsat disc.pack=1", "loss=nonsat disc.pack=2",
+                                         "loss=rpgan disc.pack=1", "loss=rpgan disc.pack=2"]
+    assert points[3].given({"data": "ring8", "options": {"disc": {"hidden": [8]}}}) == {
+        "data": "ring8", "loss": "rpgan", "options": {"disc": {"hidden": [8], "pack": 2}}}
+    for bad, words in [("seed=1,2", "--seeds"), ("lr=1", "not a run setting"), ("steps=ten", "steps"),
+                       ("loss", "KEY=V1,V2"), ("loss=a,a", "twice"), ("foo.bar=1", "SECTION")]:
+        with pytest.raises(ConfigError, match=words):
+            parse_vary(bad)
+
+
+def test_baseline_by_label_or_by_a_unique_part():
+    points = expand([parse_vary("loss=nonsat,rpgan"), parse_vary("lr_g=1e-4,2e-4")])
+    assert find_point(points, "loss=rpgan lr_g=1e-4").label == "loss=rpgan lr_g=0.0001"
+    assert find_point(points, "loss=rpgan,lr_g=0.0002").label == "loss=rpgan lr_g=0.0002"
+    with pytest.raises(ConfigError, match="matches 2 settings"):
+        find_point(points, "loss=rpgan")
+    with pytest.raises(ConfigError, match="matches no setting"):
+        find_point(points, "loss=hinge")
+
+
+def test_grid_file_and_seeds(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text('seeds = [3, 5]\nbaseline = "loss=nonsat"\n[vary]\nloss = ["nonsat", "rpgan"]\n'
+                    '"disc.pack" = [1, 2]\n')
+    axes, extra = load_grid(path)
+    assert [(a.key, a.values) for a in axes] == [("loss", ("nonsat", "rpgan")), ("disc.pack", (1, 2))]
+    assert extra == {"seeds": [3, 5], "baseline": "loss=nonsat"}
+    assert parse_seeds(extra["seeds"]) == [3, 5] and parse_seeds("3") == [0, 1, 2] and parse_seeds("4,7") == [4, 7]
+    for bad in ("0", "a", "1,1", "-1,2"):
+        with pytest.raises(ConfigError):
+            parse_seeds(bad)
+    path.write_text('[vary]\nloss = "nonsat"\n')
+    with pytest.raises(ConfigError, match="list"):
+        load_grid(path)
+
+
+def test_core_shares_are_disjoint_and_never_more_than_the_cores():
+    shares = core_slices(3, [0, 1, 2, 3, 4, 5, 6])
+    assert shares == [[0, 1], [2, 3], [4, 5]]
+    with pytest.raises(UsageError, match="at most --workers 2"):
+        core_slices(3, [0, 1])
+
+
+# -- real sweeps ------------------------------------------------------------------------------------
+
+TINY = ["--data", "ring8", "--set", "gen.hidden=16,16", "--set", "disc.hidden=16,16", "--batch-size", "32",
+        "--log-every", "10", "--sample-every", "0", "-n", "400", "--metric", "modes"]
+
+
+def sweep_command(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "ganforge", "sweep", *TINY, "--vary", "loss=nonsat,rpgan", "--out", str(out), *extra]
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_with_sigkill_continues_without_rerunning_a_trial(tmp_path):
+    out = tmp_path / "sweep"
+    cmd = sweep_command(out, "--seeds", "2", "--steps", "240", "--ckpt-every", "40")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs = out / "runs"
+    first, second = runs / "loss=nonsat" / "seed-0", runs / "loss=nonsat" / "seed-1"
+    deadline = time.monotonic() + 240
+    while not ((first / "eval.json").is_file() and (second / "checkpoints" / "latest").is_file()):
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    finished = (first / "eval.json").stat().st_mtime_ns
+    time.sleep(1.0)  # the trial's process dies with the sweep (PR_SET_PDEATHSIG)
+    assert not (second / "eval.json").is_file()
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "1 already finished" in done.stderr
+    assert (first / "eval.json").stat().st_mtime_ns == finished  # not rerun
+    assert (out / "logs" / "loss=nonsat-seed-0.log").read_text().count("--- ") == 1
+    resumed = json.loads((second / "config.json").read_text())["resumes"]
+    assert len(resumed) == 1 and resumed[0]["step"] >= 40  # continued from its checkpoint
+    steps = [r["step"] for r in map(json.loads, (second / "metrics.jsonl").read_text().splitlines())]
+    assert steps == sorted(set(steps)) and steps[-1] == 240  # each step logged once
+
+    # the report: a table per setting, the numbers in JSON and CSV, the picture
+    assert "loss=nonsat  (baseline)" in done.stdout and "loss=rpgan  vs loss=nonsat" in done.stdout
+    assert "Welch p" in done.stdout and "M-W p" in done.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"] == ["loss=nonsat", "loss=rpgan"]
+    modes = summary["summary"]["loss=rpgan"]["modes"]
+    values = [t["values"]["modes"] for t in summary["trials"] if t["label"] == "loss=rpgan"]
+    assert modes["n"] == 2 and modes["mean"] == pytest.approx(np.mean(values))
+    assert "modes" in summary["versus_baseline"]["loss=rpgan"]
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert {(r["setting"], r["seed"]) for r in rows} == {(s, k) for s in ("loss=nonsat", "loss=rpgan") for k in "01"}
+    assert (out / "summary.csv").read_text().startswith("setting,metric,n,mean,sem,ci_low,ci_high,difference")
+    assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # all finished: only the report
+    assert again.returncode == 0 and "4 already finished" in again.stderr
+
+    other = subprocess.run([*cmd[:-2], "--steps", "100"], capture_output=True, text=True, timeout=600)
+    assert other.returncode == 2 and "holds another sweep" in other.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="two workers need two cores")
+def test_two_workers_run_at_once_on_their_own_cores_never_more_threads_than_cores(tmp_path):
+    out = tmp_path / "sweep"
+    done = subprocess.run(sweep_command(out, "--seeds", "1", "--steps", "150", "--workers", "2"),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr + done.stdout
+    records = [json.loads(p.read_text()) for p in sorted(out.glob("runs/*/seed-0/eval.json"))]
+    assert len(records) == 2
+    cores = [set(r["sweep"]["cores"]) for r in records]
+    assert not cores[0] & cores[1]  # disjoint shares
+    assert sum(r["sweep"]["threads"] for r in records) <= len(os.sched_getaffinity(0))
+    for record in records:  # every logged step of each run used its share, no more
+        rows = map(json.loads, (Path(record["run"]) / "metrics.jsonl").read_text().splitlines())
+        assert {r["threads"] for r in rows if "threads" in r} == {len(os.sched_getaffinity(0)) // 2}
+    spans = []
+    for record in records:  # they ran at the same time
+        log = (Path(record["run"]) / "metrics.jsonl").stat()
+        spans.append((Path(record["run"]) / "config.json").stat().st_mtime, log.st_mtime)
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]

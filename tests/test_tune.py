@@ -1,0 +1,204 @@
+"""``ganforge tune``: the search space, the best trial's TOML, Optuna's pruner on a constructed
+objective, a real search on SQLite whose best.toml reproduces the best trial's numbers exactly,
+and two worker processes sharing one study on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from ganforge.config import RunConfig, load_toml
+from ganforge.errors import ConfigError, UsageError
+from ganforge.tune.best import config_toml
+from ganforge.tune.space import parse_search
+from ganforge.tune.study import default_direction, require_optuna
+
+optuna = pytest.importorskip("optuna", reason="ganforge tune needs Optuna: pip install 'ganforge[tune]'")
+
+
+def test_search_ranges_and_choices():
+    p = parse_search("lr_g=1e-5..1e-3:log")
+    assert (p.kind, p.low, p.high, p.log) == ("float", 1e-5, 1e-3, True)
+    assert parse_search("loss.r1=0..10").kind == "float"
+    assert parse_search("n_critic=1..5").kind == "int"  # a whole-number setting
+    assert parse_search("disc.pack=1..4:int").kind == "int"
+    assert parse_search("loss=nonsat,rpgan").choices == ("nonsat", "rpgan")
+    for bad, words in [("lr_g=1e-3..1e-5", "below"), ("lr_g=0..1:log", "LOW > 0"), ("seed=0..5", "--seeds"),
+                       ("lr_g=a..b", "numbers"), ("loss=nonsat", "two choices"), ("n_critic=1.5..3", "whole"),
+                       ("lr_g=1..2:cube", "log and int")]:
+        with pytest.raises(ConfigError, match=words):
+            parse_search(bad)
+
+
+def test_direction_follows_the_metric():
+    assert default_direction("eval/high_quality") == "maximize" and default_direction("recall") == "maximize"
+    assert default_direction("eval/fid") == "minimize" and default_direction("reverse_kl") == "minimize"
+
+
+def test_missing_optuna_is_one_line(monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(UsageError, match=r"pip install 'ganforge\[tune\]'"):
+        require_optuna()
+
+
+def test_best_toml_reads_back_as_the_same_settings(tmp_path, registry):
+    from ganforge.resolve import resolve_settings
+
+    given = {"data": "ring8", "loss": "rpgan", "lr_g": 1.2345678901234e-4, "steps": 70, "betas": [0.0, 0.99],
+             "eval_metrics": ["modes"], "eval_every": 10, "out": str(tmp_path / "r"), "seed": 7,
+             "options": {"gen": {"hidden": [16, 8], "classes": 8}, "loss": {"gamma": 0.5},
+                         "metric": {"prdc": {"k_pr": 4}, "extractor": "lenet-mnist"}}}
+    config = resolve_settings(given, registry).to_dict()
+    path = tmp_path / "best.toml"
+    path.write_text(config_toml(json.loads(json.dumps(config)), "a header\nof two lines"))
+    back = resolve_settings({**load_toml(path), "out": config["out"]}, registry).to_dict()
+    assert back == {**config, "threads": back["threads"]}
+    RunConfig.from_dict(load_toml(path))
+
+
+def test_a_pruner_stops_a_poor_trial_and_its_run_folder_says_why(tmp_path):
+    """Optuna's median pruner on a constructed objective: three trials report 1, 2, 3, ... at each
+    step; a fourth reports 10x worse and is pruned at its first report after the warm-up."""
+    from ganforge.tune.objective import PRUNED_FILE, Pruned, Reporter
+
+    study = optuna.create_study(direction="minimize", pruner=optuna.pruners.MedianPruner(n_startup_trials=3))
+    for scale in (1.0, 1.1, 0.9, 10.0):
+        trial = study.ask()
+        run = SimpleNamespace(folder=SimpleNamespace(root=tmp_path / f"trial-{trial.number}"))
+        run.folder.root.mkdir()
+        reporter = Reporter(trial, "eval/fid", 0, "median")
+        try:
+            for step in (10, 20, 30):
+                reporter.ganforge_on_eval(run, step, {"eval/fid": scale * step})
+        except Pruned as exc:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            record = json.loads((run.folder.root / PRUNED_FILE).read_text())
+            assert scale == 10.0 and record["step"] == 10 and record["value"] == 100.0
+            assert "median pruner stopped it at step 10" in str(exc) and "median of 10" in record["reason"]
+        else:
+            study.tell(trial, reporter.last)
+            assert scale != 10.0
+    states = [t.state.name for t in study.trials]
+    assert states == ["COMPLETE", "COMPLETE", "COMPLETE", "PRUNED"]
+
+
+TINY = ["--data", "ring8", "--set", "gen.hidden=16,16", "--set", "disc.hidden=16,16", "--batch-size", "32",
+        "--steps", "120", "--eval-every", "40", "--eval-metric", "modes", "--eval-samples", "400",
+        "--log-every", "20", "--sample-every", "0", "--ckpt-every", "40", "--objective", "high_quality",
+        "--search", "lr_g=1e-4..2e-3:log", "--search", "lr_d=1e-4..2e-3:log"]
+
+
+def ganforge(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ganforge", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def eval_rows(run: Path) -> list[dict]:
+    rows = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+    return [r for r in rows if any(k.startswith("eval/") for k in r)]
+
+
+@pytest.mark.slow
+def test_tune_on_sqlite_prunes_and_its_best_toml_reproduces_the_best_trial(tmp_path):
+    out = tmp_path / "tune"
+    done = ganforge("tune", *TINY, "--trials", "5", "--pruner", "median", "--startup-trials", "1",
+                    "--sampler-seed", "3", "--out", str(out))
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert (out / "study.db").is_file()
+    rows = list(csv.DictReader((out / "trials.csv").open()))
+    assert len(rows) == 5 and {r["state"] for r in rows} <= {"COMPLETE", "PRUNED"}
+    for row in rows:  # a pruned trial's folder says why; a complete one ran every step
+        run = out / "trials" / f"trial-{int(row['trial']):04d}" / "seed-0"
+        if row["state"] == "PRUNED":
+            assert json.loads((run / "pruned.json").read_text())["pruner"] == "median"
+            assert int(row["steps_run"]) < 120
+        else:
+            assert not (run / "pruned.json").exists() and int(row["steps_run"]) == 120
+    assert "steps trained" in done.stdout and "saved" in done.stdout
+
+    best = min(rows, key=lambda r: -float(r["value"]) if r["state"] == "COMPLETE" else float("inf"))
+    again = ganforge("run", "--config", str(out / "best.toml"), "--out", str(tmp_path / "again"))
+    assert again.returncode == 0, again.stderr
+    original = eval_rows(out / "trials" / f"trial-{int(best['trial']):04d}" / "seed-0")
+    assert eval_rows(tmp_path / "again") == original and len(original) == 3  # the same numbers, bit for bit
+
+    more = ganforge("tune", *TINY, "--trials", "5", "--out", str(out))  # the study is done: nothing reruns
+    assert more.returncode == 0 and "trial " not in more.stderr.replace("ganforge tune", "")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A throwaway PostgreSQL cluster in a temporary folder on a free local port."""
+    missing = [b for b in ("initdb", "pg_ctl", "postgres") if shutil.which(b) is None]
+    if missing:
+        pytest.skip(f"PostgreSQL's {', '.join(missing)} not found on PATH (Debian: apt-get install postgresql)")
+    pytest.importorskip("psycopg2", reason="the PostgreSQL driver: pip install psycopg2-binary")
+    import psycopg2
+
+    root = Path(tempfile.mkdtemp(prefix="ganforge-pg-"))
+    as_user: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        import pwd
+
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root, and there is no 'postgres' user to run the server as")
+        os.chown(root, user.pw_uid, user.pw_gid)
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port, data = _free_port(), root / "data"
+    subprocess.run([*as_user, "initdb", "-D", str(data), "-U", "ganforge", "--auth=trust", "-E", "UTF8"],
+                   check=True, capture_output=True)
+    started = subprocess.run([*as_user, "pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
+                              "-o", f"-p {port} -k {root} -h 127.0.0.1", "start"], capture_output=True, text=True)
+    if started.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"the PostgreSQL server did not start: {started.stderr.strip()[:300]}")
+    try:
+        conn = psycopg2.connect(host="127.0.0.1", port=port, user="ganforge", dbname="postgres")
+        conn.autocommit = True
+        conn.cursor().execute("CREATE DATABASE tune")
+        conn.close()
+        yield f"postgresql+psycopg2://ganforge@127.0.0.1:{port}/tune"
+    finally:
+        subprocess.run([*as_user, "pg_ctl", "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_study_on_postgresql(tmp_path, postgres_url):
+    """Two worker processes, as two machines would run them (each its own --out), one study: every
+    trial runs once, in one worker, and the study completes."""
+    args = ["tune", *TINY, "--trials", "4", "--pruner", "none", "--storage", postgres_url, "--study", "shared"]
+    workers = [subprocess.Popen([sys.executable, "-m", "ganforge", *args, "--out", str(tmp_path / f"host{i}"),
+                                 "--threads", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for i in range(2)]
+    outputs = [w.communicate(timeout=600) for w in workers]
+    for worker, (stdout, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr + stdout
+    study = optuna.load_study(study_name="shared", storage=postgres_url)
+    trials = study.get_trials()
+    assert 4 <= len(trials) <= 5 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    ran = {}
+    for i in range(2):
+        for run in (tmp_path / f"host{i}" / "trials").glob("trial-*/seed-0"):
+            assert run.parent.name not in ran
+            ran[run.parent.name] = i
+            assert "resumes" not in json.loads((run / "config.json").read_text())  # each trial trained once
+    assert sorted(ran) == sorted(f"trial-{t.number:04d}" for t in trials)
+    assert set(ran.values()) == {0, 1}  # both workers took trials
