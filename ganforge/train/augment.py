@@ -45,18 +45,17 @@ Draw = Callable[[tuple[int, ...]], torch.Tensor]
 
 def translation(x: torch.Tensor, rand: Draw, ratio: float = TRANSLATION_RATIO) -> torch.Tensor:
     """Shift each sample by whole pixels, at most ``ratio`` of its size on each axis, filling
-    with zeros (a gather from the zero-padded image: differentiable in ``x``)."""
+    with zeros: ``S_y @ x @ S_x^T`` with one-hot shift matrices, exact (one non-zero term per
+    output pixel) and differentiable in ``x``, its backward two more products (a gather's
+    backward, a scatter-add, was four times slower on the CPU)."""
     n, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
     dy = (rand((n, 1, 1)) * (2 * sh + 1)).floor().long().to(x.device) - sh  # in [-sh, sh]
     dx = (rand((n, 1, 1)) * (2 * sw + 1)).floor().long().to(x.device) - sw
-    rows = torch.arange(h, device=x.device).view(1, h, 1)
-    cols = torch.arange(w, device=x.device).view(1, 1, w)
-    gy = (rows + dy + 1).clamp(0, h + 1)  # indices into the image padded by one zero on each side
-    gx = (cols + dx + 1).clamp(0, w + 1)
-    padded = torch.nn.functional.pad(x, [1, 1, 1, 1])
-    flat = padded.permute(0, 2, 3, 1)[torch.arange(n, device=x.device).view(n, 1, 1), gy, gx]
-    return flat.permute(0, 3, 1, 2)
+    rows, cols = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
+    shift_y = (rows.view(1, h, 1) + dy == rows.view(1, 1, h)).to(x.dtype)  # out row i reads row i + dy
+    shift_x = (cols.view(1, 1, w) + dx == cols.view(1, w, 1)).to(x.dtype)  # out col k reads col k + dx
+    return shift_y.unsqueeze(1) @ x @ shift_x.unsqueeze(1)
 
 
 def cutout(x: torch.Tensor, rand: Draw, ratio: float = CUTOUT_RATIO) -> torch.Tensor:
