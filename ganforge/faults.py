@@ -1,5 +1,7 @@
 """Named crash points for the reliability tests: ``GANFORGE_CRASH_AT=NAME`` (or ``NAME:K``, the
-K-th time) makes the process kill itself (SIGKILL, no clean-up of any kind) at the point ``NAME``.
+K-th time) makes the process kill itself (SIGKILL, no clean-up of any kind) at the point ``NAME``;
+``GANFORGE_PAUSE_AT=NAME`` makes it say ``paused at NAME`` on stderr and wait there for a signal,
+so a test can stop it exactly in the middle of writing an output.
 
 A random kill rarely lands inside the few microseconds between writing a checkpoint and moving
 ``latest``; these points put it there every time. Unset, :func:`crash_point` is one dictionary
@@ -12,10 +14,15 @@ import os
 import signal
 
 ENV = "GANFORGE_CRASH_AT"
+PAUSE_ENV = "GANFORGE_PAUSE_AT"
 _reached: dict[str, int] = {}
 
 
 def crash_point(name: str) -> None:
+    if os.environ.get(PAUSE_ENV) == name:
+        os.write(2, f"paused at {name}\n".encode())
+        while True:  # until a signal's handler raises (or the default handler ends the process)
+            signal.pause()
     wanted = os.environ.get(ENV)
     if not wanted:
         return

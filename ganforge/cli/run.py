@@ -58,19 +58,6 @@ def config_from_args(args: argparse.Namespace, registry: Registry | None = None)
     return resolve_settings(given_from_args(args, registry), registry)
 
 
-def stop_on_sigterm() -> None:
-    """Treat SIGTERM (kill, a scheduler's pre-emption) and SIGHUP (the terminal closed) like
-    Ctrl-C: save a checkpoint, then stop."""
-    import signal
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), interrupt)
-
-
 def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -84,7 +71,6 @@ def handle(args: argparse.Namespace) -> int:
     registry = build_registry(pm)
     config = config_from_args(args, registry)
     check_run_folder(config.out)  # before any work: a bad --out is one line, exit 2
-    stop_on_sigterm()
     trainer = Trainer(config, registry=registry, plugin_manager=pm)
     run_dir = trainer.fit()
     if not trainer.seam.is_main_process:  # under torchrun only rank 0 reports (and writes)

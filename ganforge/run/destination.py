@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ganforge.errors import UsageError
+from ganforge.faults import crash_point
 from ganforge.run.checkpoint import fsync_file
 
 NAME_MAX = 255
@@ -95,6 +96,7 @@ def replacing(path: str | os.PathLike[str], option: str = "-o") -> Iterator[Path
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
+        crash_point("output-written")  # whole in the temporary file, not yet under its name
         fsync_file(tmp)
         os.replace(tmp, target)
     except OSError as exc:

@@ -25,6 +25,7 @@ GANFORGE_VARIABLES = {
     "GANFORGE_DISABLE_PLUGINS": "comma-separated plugin names not to load",
     "GANFORGE_RENDEZVOUS_TIMEOUT": "seconds a process started without torchrun waits for its peers (300)",
     "GANFORGE_CRASH_AT": "NAME[:K]: kill the process at a named point (the crash-safety tests)",
+    "GANFORGE_PAUSE_AT": "NAME: wait for a signal at a named point (the signal tests)",
     "GANFORGE_NO_EXT": "1: build without the C++ extension (read by setup.py)",
     "GANFORGE_CUDA": "1: build the CUDA kernels too (read by setup.py)",
     "GANFORGE_WITH_CUDA": "1: build the CUDA kernels too (read by setup.py)",
