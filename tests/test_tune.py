@@ -74,7 +74,8 @@ def test_a_pruner_stops_a_poor_trial_and_its_run_folder_says_why(tmp_path):
     study = optuna.create_study(direction="minimize", pruner=optuna.pruners.MedianPruner(n_startup_trials=3))
     for scale in (1.0, 1.1, 0.9, 10.0):
         trial = study.ask()
-        run = SimpleNamespace(folder=SimpleNamespace(root=tmp_path / f"trial-{trial.number}"))
+        run = SimpleNamespace(folder=SimpleNamespace(root=tmp_path / f"trial-{trial.number}"),
+                              config=SimpleNamespace(steps=100))
         run.folder.root.mkdir()
         reporter = Reporter(trial, "eval/fid", 0, "median")
         try:

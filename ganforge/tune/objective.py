@@ -21,6 +21,7 @@ from ganforge.config import merge_settings
 from ganforge.hookspecs import hookimpl
 from ganforge.run.checkpoint import write_text_atomic
 from ganforge.tune.space import Param
+from ganforge.tune.study import retried_number
 
 PRUNED_FILE = "pruned.json"
 
@@ -48,7 +49,7 @@ class Reporter:
         value, self.step = float(results[self.key]), step
         self.last = value
         self.trial.report(value, self.offset + step)
-        if self.trial.should_prune():
+        if step < run.config.steps and self.trial.should_prune():  # at the last step it is done: score it
             record = {"step": step, "objective": self.key, "value": value, "pruner": self.pruner,
                       "trial": self.trial.number, "reason": self.reason(step, value)}
             write_text_atomic(Path(run.folder.root) / PRUNED_FILE, json.dumps(record, indent=2) + "\n")
@@ -94,7 +95,6 @@ class Objective:
 
     def __call__(self, trial: Any) -> float:
         import optuna
-        from optuna.storages import RetryFailedTrialCallback
 
         from ganforge.plugins import build_registry, get_plugin_manager
         from ganforge.resolve import resolve_settings
@@ -103,7 +103,7 @@ class Objective:
         given = dict(self.base)
         for param in self.params:
             given = merge_settings(given, param.overlay(param.suggest(trial)))
-        retried = RetryFailedTrialCallback.retried_trial_number(trial)
+        retried = retried_number(trial)
         number = trial.number if retried is None else retried  # a retry continues the dead trial's runs
         scores, ran = [], 0
         for k, seed in enumerate(self.seeds):

@@ -42,25 +42,42 @@ def storage_url(folder: Path, storage: str | None) -> str:
 
 def open_study(url: str, name: str, direction: str, pruner: Any, sampler: Any) -> Any:
     """Create the study, or join it (the same command on another machine, or after a stop)."""
-    optuna = require_optuna()
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    import time
+    import warnings
 
-    try:
-        storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                             failed_trial_callback=RetryFailedTrialCallback(max_retry=1,
-                                                                            inherit_intermediate_values=True))
-    except ImportError as exc:  # the database's driver
-        raise UsageError(f"--storage {url.split(':', 1)[0]}: its Python driver is missing ({exc}); for "
-                         f"PostgreSQL: pip install psycopg2-binary") from None
-    except Exception as exc:  # sqlalchemy's OperationalError and friends: one line, not a traceback
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-        raise UsageError(f"cannot open the study's storage {url}: {first}") from None
+    optuna = require_optuna()
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    for attempt in range(5):
+        try:
+            storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                                     max_retry=1, inherit_intermediate_values=True))
+            break
+        except ImportError as exc:  # the database's driver
+            raise UsageError(f"--storage {url.split(':', 1)[0]}: its Python driver is missing ({exc}); for "
+                             f"PostgreSQL: pip install psycopg2-binary") from None
+        except Exception as exc:  # sqlalchemy's errors: one line, not a traceback
+            if attempt < 4 and ("already exists" in str(exc) or "duplicate key" in str(exc)):
+                time.sleep(0.5 + attempt)  # two workers created the tables at once: the other one won
+                continue
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise UsageError(f"cannot open the study's storage {url}: {first}") from None
     study = optuna.create_study(storage=storage, study_name=name, direction=direction, pruner=pruner,
                                 sampler=sampler, load_if_exists=True)
     if study.direction.name.lower() != direction:
         raise UsageError(f"study {name!r} in {url} was created to {study.direction.name.lower()}; this command "
                          f"asks to {direction} (--direction, or another --study)")
     return study
+
+
+def retried_number(trial: Any) -> int | None:
+    """The number of the trial that ``trial`` retries (its worker died), or ``None``."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    frozen = next(t for t in trial.study.get_trials(deepcopy=False) if t.number == trial.number)
+    return RetryHeartbeatStaleTrialCallback.retried_trial_number(frozen)
 
 
 def make_pruner(name: str, eval_every: int, max_resource: int, startup: int) -> Any:
