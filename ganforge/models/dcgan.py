@@ -15,6 +15,7 @@ BatchNorm is the example plugin ``plugins/ganforge-dcgan`` (``dcgan-bn``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
@@ -49,24 +50,28 @@ def _init(module: nn.Module) -> None:
 class DCGANGenerator(ClassCode, nn.Module):
     """DCGAN's generator; ``width``: channels of the last hidden layer (64 in the paper, doubled
     towards the noise); ``classes=K``: a one-hot class code read off the noise, as the mlp
-    generator's (for training against ``disc.classes=K``)."""
+    generator's (for training against ``disc.classes=K``); ``norm="none"`` drops the BatchNorm
+    layers (needed under torchrun on the CPU, where torch has no synchronised BatchNorm)."""
 
     def __init__(self, z_dim: int, sample_shape: Sequence[int], value_range: Sequence[float] | None = None,
-                 width: Width = 64, classes: ConvClasses | None = None) -> None:
+                 width: Width = 64, classes: ConvClasses | None = None,
+                 norm: Literal["batch", "none"] | None = "batch") -> None:
         super().__init__()
         channels, start, ups = image_plan(sample_shape, "gen=dcgan")
+        batch_norm = norm != "none"
         classes = self._set_classes(classes or 0)
         top = width * 2 ** (ups - 1)
-        self.project = nn.Sequential(nn.Linear(z_dim + classes, top * start * start, bias=False),
-                                     nn.Unflatten(1, (top, start, start)), nn.BatchNorm2d(top), nn.ReLU())
+        self.project = nn.Sequential(nn.Linear(z_dim + classes, top * start * start, bias=not batch_norm),
+                                     nn.Unflatten(1, (top, start, start)),
+                                     *([nn.BatchNorm2d(top)] if batch_norm else []), nn.ReLU())
         layers: list[nn.Module] = []
         c = top
         for i in range(ups):
             last = i == ups - 1
             out = channels if last else c // 2
-            layers.append(nn.ConvTranspose2d(c, out, 4, 2, 1, bias=last))
+            layers.append(nn.ConvTranspose2d(c, out, 4, 2, 1, bias=last or not batch_norm))
             if not last:
-                layers += [nn.BatchNorm2d(out), nn.ReLU()]
+                layers += [nn.BatchNorm2d(out), nn.ReLU()] if batch_norm else [nn.ReLU()]
             c = out
         self.net = nn.Sequential(*layers, *output_layer(value_range))
         _init(self)
