@@ -8,6 +8,11 @@ Both follow the mlp networks' interface (:mod:`ganforge.models.mlp`) exactly: ge
 sample, or per pack), are called as ``D(x, labels)`` when class-conditional and offer
 ``forward_pair``. Nothing here uses an op without a double backward (R1, R2 and WGAN-GP
 differentiate D's input gradient): plain convolutions, LeakyReLU, average pooling, interpolation.
+
+Thread invariance: unlike the mlp networks (fixed-order GEMMs), these train bit-identically
+only for a fixed thread count. oneDNN, torch's CPU convolution, sums the weight gradients in an
+order that depends on the number of threads; with ``torch.backends.mkldnn.enabled = False`` the
+im2col + GEMM path is invariant, but several times slower on the residual networks.
 """
 
 from __future__ import annotations
