@@ -43,6 +43,7 @@ def pytest_terminal_summary(terminalreporter, config):  # type: ignore[no-untype
         return
     write = terminalreporter.write_line
     step_summary(groups, write)
+    stack_targets_summary(groups, write)
     if not any(g.startswith(("stack", "layer", "cuda")) for g in groups):
         return
     write("")
@@ -104,3 +105,25 @@ def step_summary(groups: dict[str, dict[str, float]], write) -> None:  # type: i
         ok = ours <= BUSY_SLOWDOWN_TARGET and ours <= theirs
         flag = "ok" if ok else f"(target: <= {BUSY_SLOWDOWN_TARGET} and <= the baseline's)"
         write(f"next to one busy process at b64 (median step): ganforge {ours:.2f}x slower, baseline {theirs:.2f}x slower  {flag}")
+
+
+STACK_TARGET_VS_EAGER = 1.15
+
+
+def stack_targets_summary(groups: dict[str, dict[str, float]], write) -> None:  # type: ignore[no-untyped-def]
+    """Issue 23's table for the G + D stacks (benchmarks/test_stack_targets.py): speedup = eager /
+    fused, and fused / floor, both within this run."""
+    rows = sorted((g, t) for g, t in groups.items() if re.fullmatch(r"stack G\+D b\d+ \w+", g))
+    if not rows:
+        return
+    write("")
+    write("G + D stacks fwd+bwd (min time over rounds): speedup = eager / fused, overhead = fused / floor")
+    write(f"{'case':24s} {'eager/floor':>11s} {'speedup':>8s} {'overhead':>9s}")
+    for group, t in rows:
+        if not {"eager", "fused", "floor"} <= set(t):
+            continue
+        speedup, overhead = t["eager"] / t["fused"], t["fused"] / t["floor"]
+        ok = speedup >= STACK_TARGET_VS_EAGER and (overhead <= TARGET_VS_FLOOR or "bf16" in group)
+        target = f"speedup >= {STACK_TARGET_VS_EAGER}" + ("" if "bf16" in group else f", overhead <= {TARGET_VS_FLOOR}")
+        write(f"{group:24s} {t['eager'] / t['floor']:11.3f} {speedup:8.3f} {overhead:9.3f}  "
+              + ("ok" if ok else f"(target: {target})"))

@@ -5,6 +5,8 @@
 
 #include <cstdint>
 
+#include <c10/util/BFloat16.h>
+
 namespace ganforge {
 
 // y (rows x cols, row-major) = act(y + b) in place, in one pass, for the piecewise-linear acts
@@ -14,6 +16,8 @@ template <typename scalar_t>
 using BiasActFn = void (*)(scalar_t* y, const scalar_t* b, int64_t rows, int64_t cols, int64_t act, scalar_t alpha);
 
 // gz = gy * act'(y) and gb = column sums of gz, in one pass; gb is deterministic.
+// The bfloat16 builds (bias_act_bf16, grad_z_bf16) compute in float32 (alpha, the bias-gradient
+// sums) and round each stored value once.
 template <typename scalar_t>
 using GradZFn = void (*)(const scalar_t* gy, const scalar_t* y, scalar_t* gz, scalar_t* gb, int64_t rows,
                          int64_t cols, int64_t act, scalar_t alpha);
@@ -24,6 +28,9 @@ using GradZFn = void (*)(const scalar_t* gy, const scalar_t* y, scalar_t* gz, sc
   void bias_act_f64(double*, const double*, int64_t, int64_t, int64_t, double);                       \
   void grad_z_f32(const float*, const float*, float*, float*, int64_t, int64_t, int64_t, float);      \
   void grad_z_f64(const double*, const double*, double*, double*, int64_t, int64_t, int64_t, double); \
+  void bias_act_bf16(c10::BFloat16*, const c10::BFloat16*, int64_t, int64_t, int64_t, float);          \
+  void grad_z_bf16(const c10::BFloat16*, const c10::BFloat16*, c10::BFloat16*, c10::BFloat16*, int64_t,  \
+                   int64_t, int64_t, float);                                                           \
   }
 
 GANFORGE_DECLARE_KERNELS(cpu_default)

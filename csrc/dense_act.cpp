@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <ATen/FunctionalTensorWrapper.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/TensorSubclassLikeUtils.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/functions/utils.h>
@@ -80,9 +81,10 @@ struct CpuEpilogue {
   };
 
   static void check_dtype(const Tensor& t, const char* op) {
-    TORCH_CHECK(t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble, op,
-                ": the CPU kernel supports float32 and float64, got ", t.scalar_type(),
-                "; convert with .float() (half and bfloat16 run on CUDA)");
+    const auto s = t.scalar_type();
+    TORCH_CHECK(s == at::kFloat || s == at::kDouble || s == at::kBFloat16, op,
+                ": the CPU kernel supports float32, float64 and bfloat16, got ", s,
+                "; convert with .float() (float16 runs on CUDA)");
   }
 
   static void bias_act(const Tensor& y, const Tensor& b, int64_t act, double alpha) {
@@ -92,7 +94,10 @@ struct CpuEpilogue {
       // The pass adds the bias and applies a piecewise-linear act, so it has nothing to do for the
       // identity or for tanh / sigmoid without a bias; those two then run ATen's kernel.
       const bool pass_has_work = b.defined() || (Traits::kPiecewiseLinear && A != Act::None);
-      if (pass_has_work) {
+      if (pass_has_work && y.scalar_type() == at::kBFloat16) {
+        GANFORGE_PICK(bias_act_bf16)(y.data_ptr<at::BFloat16>(), b.defined() ? b.data_ptr<at::BFloat16>() : nullptr,
+                                     y.size(0), y.size(1), act, static_cast<float>(alpha));
+      } else if (pass_has_work) {
         AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "dense_act_cpu", [&] {
           pick_bias_act<scalar_t>()(y.data_ptr<scalar_t>(), b.defined() ? b.data_ptr<scalar_t>() : nullptr,
                                     y.size(0), y.size(1), act, static_cast<scalar_t>(alpha));
@@ -105,6 +110,11 @@ struct CpuEpilogue {
   // One pass computes gz and the bias gradient (see cpu_kernels.inc); gz may be y.
   static void grad_z(const Tensor& g, const Tensor& y, const Tensor& gz, const Tensor& gb, int64_t act,
                      double alpha) {
+    if (y.scalar_type() == at::kBFloat16) {
+      GANFORGE_PICK(grad_z_bf16)(g.data_ptr<at::BFloat16>(), y.data_ptr<at::BFloat16>(), gz.data_ptr<at::BFloat16>(),
+                                 gb.data_ptr<at::BFloat16>(), y.size(0), y.size(1), act, static_cast<float>(alpha));
+      return;
+    }
     AT_DISPATCH_FLOATING_TYPES(y.scalar_type(), "dense_act_grad_z_cpu", [&] {
       pick_grad_z<scalar_t>()(g.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), gz.data_ptr<scalar_t>(),
                               gb.data_ptr<scalar_t>(), y.size(0), y.size(1), act, static_cast<scalar_t>(alpha));
@@ -230,6 +240,24 @@ Tensor dense_act_autograd(const Tensor& x, const Tensor& weight, const std::opti
   return y;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Autocast: like F.linear, the op runs in autocast's lower-precision dtype (bf16 on the CPU, fp16
+// or bf16 on CUDA), with the casts recorded for autograd and cached for the parameters, then
+// redispatches to the op's own kernels for that dtype. Autocast sits above Autograd in the
+// dispatcher, so the backward sees the low-precision tensors and casts gradients back as eager does.
+// ---------------------------------------------------------------------------------------------
+
+template <c10::DeviceType kDevice>
+Tensor dense_act_autocast(const Tensor& x, const Tensor& weight, const std::optional<Tensor>& bias, int64_t act,
+                          double alpha) {
+  constexpr auto kKey = kDevice == c10::DeviceType::CUDA ? c10::DispatchKey::AutocastCUDA
+                                                         : c10::DispatchKey::AutocastCPU;
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(kKey);
+  const auto dtype = at::autocast::get_lower_precision_fp_from_device_type(kDevice);
+  return call_forward(at::autocast::cached_cast(dtype, x, kDevice), at::autocast::cached_cast(dtype, weight, kDevice),
+                      at::autocast::cached_cast(dtype, bias, kDevice), act, alpha);
+}
+
 }  // namespace ganforge
 
 TORCH_LIBRARY(ganforge, m) {
@@ -246,6 +274,14 @@ TORCH_LIBRARY_IMPL(ganforge, CPU, m) {
 }
 
 TORCH_LIBRARY_IMPL(ganforge, Autograd, m) { m.impl("dense_act", &ganforge::dense_act_autograd); }
+
+TORCH_LIBRARY_IMPL(ganforge, AutocastCPU, m) {
+  m.impl("dense_act", &ganforge::dense_act_autocast<c10::DeviceType::CPU>);
+}
+
+TORCH_LIBRARY_IMPL(ganforge, AutocastCUDA, m) {
+  m.impl("dense_act", &ganforge::dense_act_autocast<c10::DeviceType::CUDA>);
+}
 
 // The module only has to exist so `import ganforge._C` loads the registrations above.
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, module) {

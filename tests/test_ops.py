@@ -65,6 +65,60 @@ def test_forward_and_gradients_match_reference(act, dtype, bias):
     check_against_reference(*inputs(dtype=dtype, bias=bias), act)
 
 
+def bf16_inputs(batch, fin, fout, act):
+    """bf16-representable float32 leaves whose pre-activations stay away from ReLU's kink, so the
+    float64 reference and a bf16 computation take the same branch everywhere."""
+    torch.manual_seed(0)
+    x = torch.randn(batch, fin).bfloat16().float().requires_grad_()
+    w = (torch.randn(fout, fin) / (4 * fin**0.5)).bfloat16().float().requires_grad_()
+    sign = torch.where(torch.rand(fout) < 0.5, -1.0, 1.0)
+    b = (sign * (1 + torch.rand(fout)) if act in ("relu", "leaky_relu") else torch.randn(fout) * 0.5)
+    return x, w, b.bfloat16().float().requires_grad_()
+
+
+@needs_ext
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("shape", [(64, 100, 256), (7, 33, 45), (256, 784, 1), (3, 5, 130)])
+def test_bf16_autocast_runs_the_op_and_matches_the_float64_reference(act, shape):
+    """Under CPU bf16 autocast the compiled op runs its own bf16 kernels (not the reference) with
+    float32 accumulation; results and float32 gradients within bf16 tolerances of float64."""
+    x, w, b = bf16_inputs(*shape, act)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = dense_act(x, w, b, act, alpha=ALPHA)
+    assert y.dtype == torch.bfloat16 and y.grad_fn.name() == "DenseActBackward"
+    g = torch.randn_like(y)
+    grads = torch.autograd.grad(y, (x, w, b), g)
+    assert all(t.dtype == torch.float32 for t in grads)  # autocast's casts carry gradients back
+    leaves64 = [t.detach().double().requires_grad_() for t in (x, w, b)]
+    y64 = reference(*leaves64, act)
+    grads64 = torch.autograd.grad(y64, leaves64, g.double())
+    for got, want in ((y, y64), *zip(grads, grads64)):  # bf16: 8 mantissa bits, relative to the scale
+        scale = want.abs().max().item() + 1e-6
+        torch.testing.assert_close(got.double() / scale, want / scale, rtol=2e-2, atol=2e-2)
+
+
+@needs_ext
+@pytest.mark.parametrize("act", ACTS)
+def test_bf16_kernels_match_float32_and_double_backward_works(act):
+    """The bf16 kernels called on bf16 tensors directly (no autocast), including the backward's
+    in-place path and a second-order gradient (R1 / WGAN-GP differentiate D's backward)."""
+    x, w, b = bf16_inputs(48, 40, 70, act)
+    w2 = torch.randn(3, 70)
+    leaves16 = [t.detach().bfloat16().requires_grad_() for t in (x, w, b)]
+    y16 = dense_act(dense_act(*leaves16, act, alpha=ALPHA), w2.bfloat16(), None, "none")
+    y32 = reference(reference(x, w, b, act), w2, None, "none")
+    torch.testing.assert_close(y16.float(), y32, rtol=3e-2, atol=3e-2)
+    g16 = torch.autograd.grad(y16.float().square().sum(), leaves16, create_graph=True)
+    g32 = torch.autograd.grad(y32.square().sum(), (x, w, b), create_graph=True)
+    for a, c in zip(g16, g32):
+        scale = c.abs().max().item() + 1e-6
+        torch.testing.assert_close(a.float() / scale, c / scale, rtol=3e-2, atol=3e-2)
+    gg16 = torch.autograd.grad(sum(t.float().square().sum() for t in g16), leaves16[0])[0]
+    gg32 = torch.autograd.grad(sum(t.square().sum() for t in g32), x)[0]
+    scale = gg32.abs().max().item() + 1e-6
+    torch.testing.assert_close(gg16.float() / scale, gg32 / scale, rtol=5e-2, atol=5e-2)
+
+
 @pytest.mark.parametrize("act", ACTS)
 @pytest.mark.parametrize("shape", [(1, 1, 1), (64, 100, 256), (7, 784, 1), (130, 33, 65)])
 def test_odd_and_model_shapes(act, shape):
@@ -198,7 +252,7 @@ def tensor_mode(mode: str):  # type: ignore[no-untyped-def]
     (lambda: (torch.zeros(2, 3, dtype=torch.int32), torch.zeros(4, 3, dtype=torch.int32), None),
      "expected a floating-point dtype"),
     (lambda: (torch.randn(2, 3, dtype=torch.float16), torch.randn(4, 3, dtype=torch.float16), None),
-     "CPU kernel supports float32 and float64"),
+     "CPU kernel supports float32, float64 and bfloat16"),
 ])
 def test_bad_calls_raise_clear_errors(make_args, message, mode):
     with tensor_mode(mode):

@@ -15,7 +15,7 @@ from ganforge.ops.activations import ACTIVATIONS
 # The dtypes each device's kernels take (the C++ Epilogue::check_dtype); other devices are left to
 # the kernels themselves.
 KERNEL_DTYPES: dict[str, tuple[torch.dtype, ...]] = {
-    "cpu": (torch.float32, torch.float64),
+    "cpu": (torch.float32, torch.float64, torch.bfloat16),
     "cuda": (torch.float32, torch.float64, torch.float16, torch.bfloat16),
 }
 

@@ -95,6 +95,16 @@ def backend() -> str:
     return "cuda" if getattr(_C, "with_cuda", False) else "cpp"
 
 
+def _autocast_without_kernel(device: str) -> bool:
+    """Under autocast the compiled op casts to autocast's dtype itself (its Autocast kernel, like
+    F.linear's policy); only a dtype the device's kernels lack (float16 on the CPU) takes the
+    reference, whose F.linear then follows autocast's policy."""
+    if not torch.is_autocast_enabled(device):
+        return False
+    supported = checks.KERNEL_DTYPES.get(device)
+    return supported is not None and torch.get_autocast_dtype(device) not in supported
+
+
 def dense_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
               act: str = "relu", *, alpha: float = 0.2) -> torch.Tensor:
     """``act(x @ weight.T + bias)`` for ``act`` in none, relu, leaky_relu, tanh, sigmoid.
@@ -102,9 +112,7 @@ def dense_act(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None =
     ``x`` may have any number of leading dimensions, like ``F.linear``.
     """
     code = activation(act).code
-    if _C is None or _reference_only or torch.is_autocast_enabled(x.device.type):
-        # Under autocast (--precision bf16) the reference's F.linear follows autocast's policy and
-        # runs in bf16; the compiled op's CPU kernel is float32/float64 only.
+    if _C is None or _reference_only or _autocast_without_kernel(x.device.type):
         return dense_act_reference(x, weight, bias, act, alpha)
     if x.dim() == 2:
         return _op(x, weight, bias, code, alpha)
