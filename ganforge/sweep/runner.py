@@ -1,10 +1,11 @@
 """Run a sweep's trials, several at once, each in its own process on its own share of the cores.
 
 With ``workers`` processes on a machine of C cores, each gets ``C // workers`` cores of its own
-(its CPU affinity) and as many threads, so the trials together never run more compute threads
-than there are cores: threads that outnumber the cores spin-wait for each other and make every
-step slower (docs/performance.md, "On a busy machine"). A run asked to measure its thread count
-(``--threads auto``) measures within its own share.
+(its CPU affinity), and at most as many threads, so the trials together never run more compute
+threads than there are cores: threads that outnumber the cores spin-wait for each other and make
+every step slower (docs/performance.md, "On a busy machine"). ``--threads auto`` (the default)
+measures within the trial's share, so on a machine busy with other work a trial may settle on
+fewer; ``--threads N`` above the share is lowered to it.
 
 A trial's process dies with the sweep (``PR_SET_PDEATHSIG``): after ``kill -9`` of the sweep no
 orphan keeps training in a folder the next sweep will continue. Ctrl-C reaches the trials too
@@ -163,7 +164,7 @@ def _start(slot: Slot, trial: Trial) -> None:
     trial.log.parent.mkdir(parents=True, exist_ok=True)
     share = slot.cores
     asked = trial.spec.given.get("threads")
-    if not (isinstance(asked, int) and 0 < asked <= len(share)):  # auto, or more than its share
+    if isinstance(asked, int) and asked > len(share):  # never more than its share; auto measures within it
         trial.spec.given["threads"] = len(share)
     slot.log = trial.log.open("ab")
     slot.log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {trial.label} seed {trial.seed} on cores "
