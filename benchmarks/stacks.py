@@ -74,11 +74,28 @@ def fused_forward(stack: Stack, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+class _AddmmRelu(torch.autograd.Function):
+    """``torch._addmm_activation`` has no derivative; its backward here is what eager's would be
+    (ReLU's mask from the output, then the two GEMMs and the bias sum)."""
+
+    @staticmethod
+    def forward(ctx, b, x, w):  # type: ignore[no-untyped-def]
+        y = torch._addmm_activation(b, x, w.t())
+        ctx.save_for_backward(x, w, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gy):  # type: ignore[no-untyped-def]
+        x, w, y = ctx.saved_tensors
+        gz = gy * (y > 0)
+        return gz.sum(0), gz @ w if ctx.needs_input_grad[1] else None, gz.t() @ x
+
+
 def addmm_activation_forward(stack: Stack, x: torch.Tensor) -> torch.Tensor:
     """PyTorch's own fused GEMM + ReLU (cuBLASLt epilogue on CUDA) where the layer is ReLU."""
     for (w, b), (_, _, act) in zip(stack.params, stack.layers):
         if act == "relu":
-            x = torch._addmm_activation(b, x, w.t())
+            x = _AddmmRelu.apply(b, x, w)
         else:
             x = EAGER_ACT[act](F.linear(x, w, b))
     return x

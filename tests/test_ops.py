@@ -23,8 +23,15 @@ ACTS = list(ACTIVATIONS)
 ALPHA = 0.2
 COMPILED = backend() in ("cpp", "cuda")
 needs_ext = pytest.mark.skipif(not COMPILED, reason="ganforge._C is not built (GANFORGE_NO_EXT?)")
-needs_cuda = pytest.mark.skipif(not (torch.cuda.is_available() and backend() == "cuda"),
-                                reason="needs a CUDA GPU and the CUDA build of ganforge._C")
+# `cuda` marks what tools/gpu_check.sh runs (pytest -m cuda); the skip says why it does not run here.
+CUDA_MARKS = (pytest.mark.cuda, pytest.mark.skipif(not (torch.cuda.is_available() and backend() == "cuda"),
+                                                   reason="needs a CUDA GPU and the CUDA build of ganforge._C"))
+
+
+def needs_cuda(test):  # type: ignore[no-untyped-def]
+    for mark in CUDA_MARKS:
+        test = mark(test)
+    return test
 
 
 def reference(x, w, b, act, alpha=ALPHA):
@@ -353,13 +360,29 @@ def test_cuda_matches_reference(act, dtype):
 
 @needs_cuda
 @pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_cuda_autocast_runs_the_op(act, dtype):
+    """CUDA autocast casts like F.linear's policy and runs the op's own half / bf16 kernels."""
+    x, w, b = (t.detach().cuda().requires_grad_() for t in bf16_inputs(64, 100, 256, act))
+    with torch.autocast("cuda", dtype=dtype):
+        y = dense_act(x, w, b, act, alpha=ALPHA)
+    assert y.dtype == dtype and y.grad_fn.name() == "DenseActBackward"
+    grads = torch.autograd.grad(y, (x, w, b), torch.ones_like(y))
+    want = torch.autograd.grad(reference(x, w, b, act), (x, w, b), torch.ones_like(y, dtype=torch.float32))
+    for got, ref in zip(grads, want):
+        scale = ref.abs().max().item() + 1e-6
+        torch.testing.assert_close(got / scale, ref / scale, rtol=2e-2, atol=2e-2)
+
+
+@needs_cuda
+@pytest.mark.parametrize("act", ACTS)
 def test_cuda_gradcheck_float64(act):
     x, w, b = inputs(6, 5, 4, dtype=torch.float64, device="cuda")
     fn = lambda x, w, b: dense_act(x, w, b, act, alpha=ALPHA)  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x, w, b)) and torch.autograd.gradgradcheck(fn, (x, w, b))
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=needs_cuda)])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA_MARKS)])
 @pytest.mark.parametrize("act", ACTS)
 def test_hidden_layer_backward_reuses_the_output_buffer_correctly(act, device):
     """Two layers, output dropped: the hidden layer's backward takes the in-place dZ path."""
