@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -203,3 +204,32 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, postgres_url):
             assert "resumes" not in json.loads((run / "config.json").read_text())  # each trial trained once
     assert sorted(ran) == sorted(f"trial-{t.number:04d}" for t in trials)
     assert set(ran.values()) == {0, 1}  # both workers took trials
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_trial_is_retried_and_the_retry_continues_its_checkpoint(tmp_path):
+    """kill -9 of the only worker during trial 0: after the heartbeat's grace period the next worker
+    fails trial 0, retries it with the same settings from its run's checkpoint, and completes the study."""
+    from ganforge.tune.study import GRACE_S, HEARTBEAT_S
+
+    out = tmp_path / "tune"
+    cmd = [sys.executable, "-m", "ganforge", "tune", *TINY, "--trials", "3", "--pruner", "none",
+           "--steps", "400", "--out", str(out)]
+    first = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = out / "trials" / "trial-0000" / "seed-0"
+    deadline = time.monotonic() + 300
+    while not (run / "checkpoints" / "latest").is_file():
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    first.kill()
+    first.wait()
+    time.sleep(GRACE_S + 2 * HEARTBEAT_S)  # the dead worker's heartbeat goes stale
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr + done.stdout
+    study = optuna.load_study(study_name="ganforge", storage=f"sqlite:///{out / 'study.db'}")
+    states = [t.state.name for t in study.trials]
+    assert states[0] == "FAIL" and states.count("COMPLETE") == 3
+    retry = next(t for t in study.trials if t.system_attrs.get("failed_trial") == 0)
+    assert retry.params == study.trials[0].params and retry.state.name == "COMPLETE"
+    resumes = json.loads((run / "config.json").read_text())["resumes"]
+    assert len(resumes) == 1 and resumes[0]["step"] >= 40  # continued from the killed run's checkpoint

@@ -183,7 +183,7 @@ def _print_tables(report: Report) -> None:
     console = Console(highlight=False)
     if not console.is_terminal:  # a file or a pipe: wide enough for the comparison columns
         console = Console(highlight=False, width=130)
-    for label in report.labels:
+    for label in sorted(report.labels, key=lambda label: label != report.baseline):  # the baseline first
         is_base = label == report.baseline
         table = Table(title=f"{label}" + ("  (baseline)" if is_base else f"  vs {report.baseline}"),
                       title_justify="left")
