@@ -118,8 +118,20 @@ def handle(args: argparse.Namespace) -> int:
         console.print(f"[bold red]{len(failed)} trial(s) failed[/]; the same command retries them. Their output:")
         for trial in failed:
             console.print(f"  {trial.label} seed {trial.seed} (exit {trial.returncode}): {trial.log}", markup=False)
+            last = _last_line(trial.log)
+            if last:
+                console.print(f"    {last}", markup=False)
         return 1
     return 0
+
+
+def _last_line(path) -> str:
+    """The last non-empty line of a trial's log: usually the one-line error."""
+    try:
+        lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
 
 
 def _run_with_progress(trials, workers: int, console) -> list:

@@ -97,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
     except GanforgeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
+    except OSError as exc:  # a full disk, a read-only mount: the checkpoints written are whole
+        from ganforge.cli.main import describe_os_error
+
+        print(f"error: {describe_os_error(exc, 'run')}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # SIGINT/SIGTERM: the trainer saved a checkpoint of whole steps
         print("interrupted; the trial continues from its last checkpoint next time", file=sys.stderr)
         return 130
