@@ -86,7 +86,8 @@ def test_a_pruner_stops_a_poor_trial_and_its_run_folder_says_why(tmp_path):
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             record = json.loads((run.folder.root / PRUNED_FILE).read_text())
             assert scale == 10.0 and record["step"] == 10 and record["value"] == 100.0
-            assert "median pruner stopped it at step 10" in str(exc) and "median of 10" in record["reason"]
+            assert "median pruner stopped it at step 10" in str(exc)
+            assert "median of the 3 completed trials here was 10 (lower is better)" in record["reason"]
         else:
             study.tell(trial, reporter.last)
             assert scale != 10.0

@@ -56,16 +56,21 @@ class Reporter:
             raise Pruned(record["reason"])
 
     def reason(self, step: int, value: float) -> str:
-        """Why the pruner stopped it, in words, with the other trials' values at this step."""
+        """Why the pruner stopped it, in words: for the median pruner, the median it compared with
+        (Optuna's: over the completed trials' values at this step)."""
         import optuna
 
+        head = f"{self.pruner} pruner stopped it at step {step}: {self.key} = {value:.4g}"
+        if self.pruner != "median":
+            return head + " (below the share of its Hyperband bracket that goes on)"
         at = self.offset + step
-        others = [t.intermediate_values[at] for t in self.trial.study.get_trials(deepcopy=False)
-                  if t.number != self.trial.number and at in t.intermediate_values
-                  and t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
-        known = (f"; the other finished trials had a median of {statistics.median(others):.4g} here "
-                 f"({len(others)} trials)" if others else "")
-        return f"{self.pruner} pruner stopped it at step {step}: {self.key} = {value:.4g}{known}"
+        complete = [t.intermediate_values[at] for t in self.trial.study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)) if at in t.intermediate_values]
+        if not complete:
+            return head
+        better = "higher" if self.trial.study.direction == optuna.study.StudyDirection.MAXIMIZE else "lower"
+        return (head + f"; the median of the {len(complete)} completed trials here was "
+                       f"{statistics.median(complete):.4g} ({better} is better)")
 
 
 def _pruned(exc: BaseException) -> Pruned | None:
