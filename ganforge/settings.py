@@ -288,7 +288,7 @@ def validate(values: Mapping[str, Any]) -> None:
 # -- the command line -------------------------------------------------------------------------------
 
 
-def _text_to(kind: str, option: str) -> Callable[[str], Any]:
+def text_to(kind: str, option: str) -> Callable[[str], Any]:
     """argparse's ``type=`` for a kind: only the parsing; the rule is :func:`validate`'s, so a
     flag, a TOML key and a Python value meet the same check."""
 
@@ -334,7 +334,7 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
         else:
             metavar = ("|".join(setting.choices) if setting.choices
                        else {"int": "N", "float": "X", "threads": "auto|N", "prob": "X|ada"}.get(setting.kind, "NAME"))
-            parser.add_argument(option, dest=setting.name, type=_text_to(setting.kind, option), metavar=metavar,
+            parser.add_argument(option, dest=setting.name, type=text_to(setting.kind, option), metavar=metavar,
                                 help=flag_help(setting))
 
 

@@ -23,6 +23,9 @@ AFTERMATH = {
     "sample": "nothing was written (outputs are written whole or not at all)",
     "eval": "nothing was written (outputs are written whole or not at all)",
     "export": "nothing was written (outputs are written whole or not at all)",
+    "sweep": "each running trial saved a checkpoint of whole steps; the same command continues the sweep",
+    "tune": "the running trial saved a checkpoint; the same command continues the study (Optuna records "
+            "the stopped trial as failed and starts a new one)",
 }
 NAMES = {getattr(signal, name): name for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
 

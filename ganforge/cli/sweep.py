@@ -10,7 +10,7 @@ import argparse
 import math
 from typing import TYPE_CHECKING
 
-from ganforge.settings import CLI_ONLY, SETTINGS, _text_to, flag_help
+from ganforge.settings import CLI_ONLY, SETTINGS, flag_help, text_to
 
 if TYPE_CHECKING:
     from ganforge.sweep.report import Report
@@ -30,7 +30,7 @@ def add_run_flags(p: argparse.ArgumentParser, owned: tuple[str, ...]) -> None:
         else:
             metavar = ("|".join(setting.choices) if setting.choices
                        else {"int": "N", "float": "X", "threads": "auto|N"}.get(setting.kind, "NAME"))
-            p.add_argument(option, dest=setting.name, type=_text_to(setting.kind, option), metavar=metavar,
+            p.add_argument(option, dest=setting.name, type=text_to(setting.kind, option), metavar=metavar,
                            help=flag_help(setting))
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help=CLI_ONLY["--set"])
