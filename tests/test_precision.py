@@ -1,5 +1,5 @@
-"""``--precision bf16|fp16``: autocast around the forward passes (the fused op falls back to its
-reference, whose linear runs in half precision); weights, gradients and optimiser state stay
+"""``--precision bf16|fp16``: autocast around the forward passes (the fused op runs its own bf16
+path on the CPU and falls back to its reference for fp16, whose linear runs in half precision); weights, gradients and optimiser state stay
 float32; fp16 adds torch.amp's gradient scaling, whose skipped steps are counted and logged."""
 
 from __future__ import annotations
