@@ -221,7 +221,7 @@ def test_eval_on_colour_images_computes_fid_kid_prdc_in_random_features(tmp_path
     capsys.readouterr()
     assert main(["eval", str(out), "-n", "100", "--json", str(tmp_path / "m.json")]) == 0
     printed = capsys.readouterr().out
-    for label in ("FID", "KID", "precision", "recall", "density", "coverage", "real vs real"):
+    for label in ("FID", "KID", "precision", "recall", "density", "coverage", "real vs real", "SWD (x1e3"):
         assert label in printed
     assert "features: random-conv (Untrained conv net" in printed
     assert "comparable with\n  fid, kid, prdc: ganforge runs only (same data, -n 100, extractor random-conv)" in printed
@@ -233,6 +233,8 @@ def test_eval_on_colour_images_computes_fid_kid_prdc_in_random_features(tmp_path
     assert "class probabilities" in numbers["skipped"]["is"] and "is" not in numbers["metrics"]
     assert numbers["real_vs_real"]["fid"] < numbers["metrics"]["fid"]
     assert numbers["real_vs_real"]["coverage"] > numbers["metrics"]["coverage"]
+    levels = [key for key in numbers["metrics"] if key.startswith("swd_")]  # 32 and 16 px, or 64, 32, 16
+    assert len(levels) == {32: 2, 64: 3}[size] and 0 < numbers["real_vs_real"]["swd"] < numbers["metrics"]["swd"]
     assert main(["eval", str(out), "-n", "100", "--set", "metric.extractor=lenet-mnist"]) == 2
     assert "expects samples of shape (1, 28, 28), the data has (3, " in capsys.readouterr().err
 
