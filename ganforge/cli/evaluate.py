@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -29,7 +30,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="use the checkpoint of this step instead of the latest (see checkpoints/)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="metric.NAME.KEY=VALUE",
                    help="metric options, e.g. metric.prdc.k_pr=5; metric.extractor=NAME and "
-                        "metric.weights=PATH choose the feature extractor")
+                        "metric.weights=PATH choose the feature extractor; data.KEY=VALUE changes the real "
+                        "data compared with, e.g. data.root=DIR: a held-out folder for a folder run")
     p.add_argument("--json", dest="json_path", help="also write the numbers to this JSON file")
     p.set_defaults(handler=handle)
 
@@ -53,12 +55,23 @@ def handle(args: argparse.Namespace) -> int:
     for name in args.metrics or []:
         registry.get("metric", name)
     options = apply_set({}, args.assignments)
-    if set(options) - {"metric"}:
-        raise UsageError("ganforge eval --set takes metric.KEY=VALUE options only")
+    if set(options) - {"metric", "data"}:
+        raise UsageError("ganforge eval --set takes metric.KEY=VALUE and data.KEY=VALUE options only")
     run = load_run(args.run_dir, registry, ema=args.ema, step=args.step)
     if args.n is not None:  # the fakes, the reals and their features, roughly
         require_memory(3 * args.n * math.prod(run.info.sample_shape), f"-n {args.n}", "ask for fewer samples")
-    dataset = build_dataset(run.config, registry)
+    config = run.config
+    if "data" in options:  # the run's data set, with other options: e.g. a held-out folder
+        data_options = {**config.section("data"), **options["data"]}
+        config = dataclasses.replace(config, options={**config.options, "data": data_options})
+    dataset = build_dataset(config, registry)
+    if "data" in options:
+        shape = tuple(dataset.info.sample_shape)
+        if shape != tuple(run.info.sample_shape):
+            raise UsageError(f"--set data.*: that data has samples of shape {shape}, the run was trained on "
+                             f"{tuple(run.info.sample_shape)}; keep data.size and data.channels as they were")
+        describe = getattr(dataset, "describe", None)
+        print(f"real data: {describe() if callable(describe) else config.data}")
     result = evaluate(run.generator, run.z_dim, dataset, registry, args.metrics, args.n, args.seed,
                       run.step, options.get("metric", {}))
     against = f" vs {result.n_real} real" if result.n_real else ""
