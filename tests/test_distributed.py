@@ -114,3 +114,35 @@ def test_a_process_killed_mid_run_stops_the_others_with_a_message_and_the_checkp
     assert "step_0000020" in done.stderr and "--resume" in done.stderr
     ckpt = load_checkpoint(latest_checkpoint(tmp_path / "r"))
     assert ckpt.step == 20 and all(torch.isfinite(v).all() for v in ckpt.generator.values())
+
+
+LEAVE = """
+import os, torch
+from ganforge.runtime.seam import Seam
+seam = Seam("cpu")
+net = torch.nn.Linear(3, 3)
+opt = torch.optim.Adam(net.parameters())  # its first step imports torch._dynamo
+net(torch.ones(2, 3)).sum().backward()
+seam.average_gradients(net.parameters())
+opt.step()
+seam.close()
+names = [open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")]
+print("threads after close:", ",".join(sorted(names)))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads thread names from /proc")
+def test_leaving_the_group_stops_gloos_threads(tmp_path):
+    """After a clean close no gloo thread is left to free a tensor while the interpreter exits
+    (that aborted a finished run now and then on a loaded machine, "terminate called without an
+    active exception"). torch 2.13 keeps the group alive when dynamo is first imported after it,
+    as the optimiser's first step does; the seam imports dynamo before joining."""
+    script = tmp_path / "leave.py"
+    script.write_text(LEAVE)
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--master_addr", "127.0.0.1", "--master_port", free_port(), str(script)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("threads after close:")]
+    assert len(lines) == 2, done.stdout
+    assert not any("gloo" in line for line in lines), lines

@@ -47,11 +47,22 @@ def join_process_group(backend: str, rank: int, world_size: int) -> None:
     once. Processes started by hand (``WORLD_SIZE``, ``RANK``, ``MASTER_ADDR``/``PORT`` set by the
     user) say that they wait for their peers and give up after ``GANFORGE_RENDEZVOUS_TIMEOUT``
     seconds (300) with a message, instead of waiting silently until killed."""
+    import faulthandler
     import sys
     from datetime import timedelta
 
     import torch.distributed as dist
 
+    # a process killed by a signal (an abort in gloo's C++ threads, a segfault) prints its Python
+    # stack: torchrun's summary says only "Signal 6", which does not tell where the process was
+    if not faulthandler.is_enabled():
+        faulthandler.enable()
+    # Imported before the group exists, not by the optimiser's first step after it: torch 2.13's
+    # dynamo, imported while a gloo group exists, keeps that group alive past
+    # destroy_process_group, and at interpreter exit gloo's worker threads could then free a
+    # tensor without the GIL and abort the process ("terminate called without an active
+    # exception") after a run that finished well. tests/test_distributed.py pins this.
+    import torch._dynamo  # noqa: F401
     if UNDER_TORCHRUN in os.environ:
         dist.init_process_group(backend)
         return
