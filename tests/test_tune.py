@@ -5,6 +5,7 @@ and two worker processes sharing one study on a real PostgreSQL server."""
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import shutil
@@ -147,9 +148,14 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def postgres_url():
     """A throwaway PostgreSQL cluster in a temporary folder on a free local port."""
-    missing = [b for b in ("initdb", "pg_ctl", "postgres") if shutil.which(b) is None]
+    # Debian's package keeps the server's programs off PATH, in /usr/lib/postgresql/N/bin
+    path = os.pathsep.join([os.environ.get("PATH", ""), *sorted(glob.glob("/usr/lib/postgresql/*/bin"))])
+    found = {b: shutil.which(b, path=path) for b in ("initdb", "pg_ctl", "postgres")}
+    missing = [b for b, where in found.items() if where is None]
     if missing:
-        pytest.skip(f"PostgreSQL's {', '.join(missing)} not found on PATH (Debian: apt-get install postgresql)")
+        pytest.skip(f"PostgreSQL's {', '.join(missing)} not found (Debian: apt-get install postgresql; "
+                    f".ci/run installs it through tools/ensure_postgresql.sh)")
+    initdb, pg_ctl = found["initdb"], found["pg_ctl"]
     pytest.importorskip("psycopg2", reason="the PostgreSQL driver: pip install psycopg2-binary")
     import psycopg2
 
@@ -165,9 +171,9 @@ def postgres_url():
         os.chown(root, user.pw_uid, user.pw_gid)
         as_user = ["runuser", "-u", "postgres", "--"]
     port, data = _free_port(), root / "data"
-    subprocess.run([*as_user, "initdb", "-D", str(data), "-U", "ganforge", "--auth=trust", "-E", "UTF8"],
+    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "ganforge", "--auth=trust", "-E", "UTF8"],
                    check=True, capture_output=True)
-    started = subprocess.run([*as_user, "pg_ctl", "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
+    started = subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
                               "-o", f"-p {port} -k {root} -h 127.0.0.1", "start"], capture_output=True, text=True)
     if started.returncode != 0:
         shutil.rmtree(root, ignore_errors=True)
@@ -179,7 +185,7 @@ def postgres_url():
         conn.close()
         yield f"postgresql+psycopg2://ganforge@127.0.0.1:{port}/tune"
     finally:
-        subprocess.run([*as_user, "pg_ctl", "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
+        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
