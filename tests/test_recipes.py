@@ -87,3 +87,18 @@ def test_recipe_run_records_the_recipe(tmp_path):
     assert run_cli(["run", "--recipe", "ring8", "--steps", "5", "--out", str(out)]) == 0
     record = json.loads((out / "config.json").read_text())
     assert record["config"]["recipe"] == "ring8" and record["config"]["data"] == "ring8"
+
+
+def test_the_stacked_mnist_recipe_trains_dcgan_with_packs_and_a_code(tmp_path, registry):
+    """The recipe names its networks in its tables ([gen] name = "dcgan"), and a short run of it
+    trains: unconditional (the code is read off the noise, D has no classes), D scoring packs."""
+    from ganforge.cli.run import config_from_args
+
+    config = config_from_args(_args("--recipe", "stacked-mnist"), registry)
+    assert (config.data, config.gen, config.disc, config.loss) == ("stacked-mnist", "dcgan", "dcgan", "nonsat")
+    assert config.options["gen"]["classes"] == 1000 and config.options["disc"]["pack"] == 2
+    assert "classes" not in config.options["disc"] and config.lr_schedule == "cosine"
+    out = tmp_path / "run"
+    assert run_cli(["run", "--recipe", "stacked-mnist", "--steps", "2", "--threads", "1", "--out", str(out)]) == 0
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert saved["recipe"] == "stacked-mnist" and saved["options"]["disc"]["pack"] == 2
