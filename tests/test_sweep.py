@@ -1,6 +1,7 @@
 """``ganforge sweep``: its statistics against scipy and the textbook formulas on fresh random
 numbers, the bootstrap interval's coverage, the grid, and real sweeps end to end (a stopped one
-continued after SIGKILL without rerunning a trial; two workers that never oversubscribe the cores)."""
+continued after SIGKILL without rerunning a trial; two workers that never oversubscribe the cores;
+a grid split by worker processes sharing one study on SQLite and on PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -230,3 +231,112 @@ def test_two_workers_run_at_once_on_their_own_cores_never_more_threads_than_core
     assert (out / "summary.csv").read_text().startswith("setting,metric,n,mean,sem,ci_low,ci_high,difference")
     assert (out / "summary.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+
+
+# -- a grid shared through a study (--storage) --------------------------------------------------------
+
+
+def test_two_workers_that_both_enqueue_the_grid_still_run_each_cell_once(tmp_path):
+    """Two workers opening the study at the same moment may both enqueue the grid: the duplicates
+    are failed as such when taken, each cell goes to one worker, and the results are the study's."""
+    pytest.importorskip("optuna")
+    from optuna.trial import TrialState
+
+    from ganforge.sweep.shared import SharedGrid, open_grid
+
+    url, plan = f"sqlite:///{tmp_path / 'study.db'}", {"axes": [{"key": "loss", "values": ["a", "b"]}]}
+    cells = ["loss=a/seed-0", "loss=a/seed-1", "loss=b/seed-0", "loss=b/seed-1"]
+    one, two = (SharedGrid(open_grid(url, "s", plan), cells) for _ in range(2))
+    assert one.fill() == (0, 4) and two.study.enqueue_trial({}, user_attrs={"cell": cells[0]}) is None
+    assert two.fill() == (0, 0)  # the grid is there: nothing more (one duplicate, as if enqueued at once)
+    taken = []
+    while True:
+        got = (one if len(taken) % 2 == 0 else two).take()
+        if got is None:
+            break
+        taken.append(got)
+        one.finish(got, tmp_path / got.cell, {"metrics": {"modes": float(len(taken)), "note": "x"}}, 0)
+    assert sorted(t.cell for t in taken) == cells  # each cell once
+    trials = one.study.get_trials()
+    assert [t.user_attrs.get("skipped") for t in trials if t.state == TrialState.FAIL] == ["a duplicate of trial 0"]
+    assert one.counts() == {"complete": 4, "running": 0, "waiting": 0, "failed": 0}
+    assert {cell: values for cell, (_, values) in two.results().items()} == {
+        t.cell: {"modes": float(i + 1)} for i, t in enumerate(taken)}
+    with pytest.raises(UsageError, match="holds another sweep"):
+        open_grid(url, "s", {"axes": []})
+
+
+def shared_table(stdout: str) -> str:
+    """The tables a sweep printed, without the lines that name its files."""
+    return "\n".join(line for line in stdout.splitlines() if not line.startswith("wrote "))
+
+
+def two_workers(tmp_path: Path, storage: str, outs: list[Path], *grid: str) -> list[subprocess.CompletedProcess]:
+    workers = [subprocess.Popen(sweep_command(out, *grid, "--storage", storage), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for out in outs]
+    done = []
+    for worker in workers:
+        stdout, stderr = worker.communicate(timeout=600)
+        assert worker.returncode == 0, stderr + stdout
+        done.append(subprocess.CompletedProcess(worker.args, worker.returncode, stdout, stderr))
+    return done
+
+
+def study_cells(storage: str) -> dict[str, list]:
+    import optuna
+
+    cells: dict[str, list] = {}
+    for t in optuna.load_study(study_name="sweep", storage=storage).get_trials():
+        if "skipped" not in t.user_attrs:
+            cells.setdefault(t.user_attrs["cell"], []).append(t)
+    return cells
+
+
+SHARED_GRID = ("--seeds", "2", "--steps", "60", "--threads", "1")
+
+
+@pytest.mark.slow
+def test_two_workers_split_a_grid_on_one_sqlite_study_and_report_as_one_worker_would(tmp_path):
+    pytest.importorskip("optuna")
+    single = subprocess.run(sweep_command(tmp_path / "single", *SHARED_GRID), capture_output=True, text=True,
+                            timeout=600)
+    assert single.returncode == 0, single.stderr + single.stdout
+
+    out, storage = tmp_path / "shared", f"sqlite:///{tmp_path / 'study.db'}"
+    two_workers(tmp_path, storage, [out, out], *SHARED_GRID)  # two processes, one --out, one study
+    cells = study_cells(storage)
+    assert sorted(cells) == [f"loss={loss}/seed-{s}" for loss in ("nonsat", "rpgan") for s in (0, 1)]
+    assert all([t.state.name for t in trials] == ["COMPLETE"] for trials in cells.values())  # each cell once
+    assert len({t.user_attrs["worker"] for trials in cells.values() for t in trials}) == 2  # both took trials
+    for log in (out / "logs").glob("*.log"):
+        assert log.read_text().count("--- ") == 1, log  # each trial started once, in one worker
+    for run in out.glob("runs/*/seed-*"):
+        assert "resumes" not in json.loads((run / "config.json").read_text())
+
+    final = subprocess.run(sweep_command(out, *SHARED_GRID, "--storage", storage), capture_output=True, text=True,
+                           timeout=600)  # every trial done: only the report, from the study
+    assert final.returncode == 0, final.stderr + final.stdout
+    assert "4 complete, 0 running elsewhere, 0 waiting" in final.stderr
+    assert shared_table(final.stdout) == shared_table(single.stdout)
+    assert (json.loads((out / "summary.json").read_text())["summary"]
+            == json.loads((tmp_path / "single" / "summary.json").read_text())["summary"])
+
+
+@pytest.mark.slow
+def test_two_workers_split_a_grid_on_one_postgresql_study(tmp_path, postgres_url):
+    """As two machines would run it: each worker its own --out, one study on PostgreSQL."""
+    pytest.importorskip("optuna")
+    outs = [tmp_path / "host0", tmp_path / "host1"]
+    done = two_workers(tmp_path, postgres_url, outs, *SHARED_GRID)
+    cells = study_cells(postgres_url)
+    assert len(cells) == 4 and all([t.state.name for t in trials] == ["COMPLETE"] for trials in cells.values())
+    ran = [run.relative_to(out / "runs") for out in outs for run in out.glob("runs/*/seed-*")
+           if (run / "eval.json").is_file()]
+    assert len(ran) == 4 and len(set(ran)) == 4  # each cell ran once, on one of the two hosts
+    assert all(list(out.glob("runs/*/seed-*/eval.json")) for out in outs)  # both hosts took trials
+    last = max(done, key=lambda d: d.stderr.count("sweep:"))
+    final = subprocess.run(sweep_command(outs[0], *SHARED_GRID, "--storage", postgres_url), capture_output=True,
+                           text=True, timeout=600)
+    assert final.returncode == 0 and "4 complete" in final.stderr, final.stderr + last.stderr
+    summary = json.loads((outs[0] / "summary.json").read_text())
+    assert summary["summary"]["loss=rpgan"]["modes"]["n"] == 2 and not summary["missing"]

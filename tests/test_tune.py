@@ -5,14 +5,9 @@ and two worker processes sharing one study on a real PostgreSQL server."""
 from __future__ import annotations
 
 import csv
-import glob
 import json
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -137,56 +132,6 @@ def test_tune_on_sqlite_prunes_and_its_best_toml_reproduces_the_best_trial(tmp_p
 
     more = ganforge("tune", *TINY, "--trials", "5", "--out", str(out))  # the study is done: nothing reruns
     assert more.returncode == 0 and "trial " not in more.stderr.replace("ganforge tune", "")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A throwaway PostgreSQL cluster in a temporary folder on a free local port."""
-    # Debian's package keeps the server's programs off PATH, in /usr/lib/postgresql/N/bin
-    path = os.pathsep.join([os.environ.get("PATH", ""), *sorted(glob.glob("/usr/lib/postgresql/*/bin"))])
-    found = {b: shutil.which(b, path=path) for b in ("initdb", "pg_ctl", "postgres")}
-    missing = [b for b, where in found.items() if where is None]
-    if missing:
-        pytest.skip(f"PostgreSQL's {', '.join(missing)} not found (Debian: apt-get install postgresql; "
-                    f".ci/run installs it through tools/ensure_postgresql.sh)")
-    initdb, pg_ctl = found["initdb"], found["pg_ctl"]
-    pytest.importorskip("psycopg2", reason="the PostgreSQL driver: pip install psycopg2-binary")
-    import psycopg2
-
-    root = Path(tempfile.mkdtemp(prefix="ganforge-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # the server refuses to run as root
-        import pwd
-
-        try:
-            user = pwd.getpwnam("postgres")
-        except KeyError:
-            pytest.skip("running as root, and there is no 'postgres' user to run the server as")
-        os.chown(root, user.pw_uid, user.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port, data = _free_port(), root / "data"
-    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "ganforge", "--auth=trust", "-E", "UTF8"],
-                   check=True, capture_output=True)
-    started = subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-t", "60",
-                              "-o", f"-p {port} -k {root} -h 127.0.0.1", "start"], capture_output=True, text=True)
-    if started.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        pytest.skip(f"the PostgreSQL server did not start: {started.stderr.strip()[:300]}")
-    try:
-        conn = psycopg2.connect(host="127.0.0.1", port=port, user="ganforge", dbname="postgres")
-        conn.autocommit = True
-        conn.cursor().execute("CREATE DATABASE tune")
-        conn.close()
-        yield f"postgresql+psycopg2://ganforge@127.0.0.1:{port}/tune"
-    finally:
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.mark.slow

@@ -60,6 +60,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                            "loss=nonsat (default: the first)")
     p.add_argument("--workers", type=non_negative_int, default=1, metavar="N",
                    help="trials at once, each on its own share of the cores (default 1)")
+    p.add_argument("--storage", metavar="URL",
+                   help="an Optuna study's database (sqlite:///FILE or postgresql://user@host/db, as ganforge tune "
+                        "takes it): the grid goes in the study, and every worker started with the same command, "
+                        "on this machine or another, takes the next trial nobody has started")
+    p.add_argument("--study", default=None, metavar="NAME",
+                   help="the study's name with --storage (default sweep)")
     add_run_flags(p, NOT_VARIED)
     p.set_defaults(handler=handle)
 
@@ -103,8 +109,13 @@ def handle(args: argparse.Namespace) -> int:
     for point in points:  # every setting checked before any training: a bad value is one line, exit 2
         spec = next(s for p, _, s in specs if p == point)
         steps[point] = resolve_settings({**spec.given, "resume": False}, registry).steps
-    continued = folder.open(plan)
+    if args.study is not None and not args.storage:
+        raise UsageError("--study names a study on --storage; give --storage URL as well")
+    grid = _open_shared(args, plan, specs) if args.storage else None
+    continued = _open_folder(folder, plan, shared=grid is not None)
     trials = [Trial(point.label, seed, spec, steps[point], folder.log(point, seed)) for point, seed, spec in specs]
+    if grid is not None:
+        return _shared(args, grid, folder, points, baseline, specs, trials, slices, console)
     finished = sum(t.done for t in trials)
     console.print(f"[bold]ganforge sweep[/]: {len(points)} setting(s) x {len(seeds)} seed(s) = {len(trials)} trials"
                   f"{f', {finished} already finished' if continued else ''}; {args.workers} at a time on "
@@ -125,6 +136,99 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
+def _open_folder(folder, plan, shared: bool) -> bool:
+    """``folder.open(plan)``; with --storage, workers sharing one --out may create it at the same
+    moment: one writes sweep.json, and the others read it a moment later."""
+    import time
+
+    from ganforge.errors import UsageError
+
+    for attempt in range(10):
+        try:
+            return bool(folder.open(plan))
+        except UsageError:
+            if not shared or attempt == 9 or not folder.root.is_dir():
+                raise
+            time.sleep(0.2)
+    return False
+
+
+def _open_shared(args, plan, specs):
+    from ganforge.sweep.shared import DEFAULT_STUDY, SharedGrid, cell_key, open_grid
+
+    study = open_grid(args.storage, args.study or DEFAULT_STUDY, plan.to_dict())
+    return SharedGrid(study, [cell_key(point.slug, seed) for point, seed, _ in specs])
+
+
+def _shared(args, grid, folder, points, baseline, specs, trials, slices, console) -> int:
+    """A worker on the study's grid: take trials until none waits, then report what the study has."""
+    from ganforge.sweep.shared import cell_key, shown
+    from ganforge.tune.study import GRACE_S
+
+    name = args.study or "sweep"
+    retried, added = grid.fill()
+    counts = grid.counts()
+    console.print(f"[bold]ganforge sweep[/]: {len(points)} setting(s) x {len(specs) // len(points)} seed(s) = "
+                  f"{len(trials)} trials in study {name!r} on {shown(args.storage)}: {counts['complete']} complete, "
+                  f"{counts['running']} running elsewhere, {counts['waiting']} waiting"
+                  + (f" ({added} enqueued now)" if added and added != len(trials) else "")
+                  + (f", {retried} taken over from workers that stopped beating" if retried else "")
+                  + f"; this worker runs {args.workers} at a time on {len(slices[0])} core(s) each -> {folder.root}")
+    by_cell = {cell_key(point.slug, seed): trial for (point, seed, _), trial in zip(specs, trials, strict=True)}
+    failed = _run_with_progress(list(by_cell.values()), args.workers, console,
+                                shared=lambda on: _run_shared(by_cell, grid, args.workers, on))
+    results = grid.results()
+    report = _report_shared(folder, points, baseline, specs, results)
+    _print_tables(report)
+    for report_name in ("summary.json", "summary.csv", "trials.csv", "summary.png"):
+        print(f"wrote {folder.report(report_name)}")
+    counts = grid.counts()
+    if counts["running"] or counts["waiting"]:
+        console.print(f"{counts['complete']} of {len(trials)} trials complete; {counts['running']} running on other "
+                      f"workers, {counts['waiting']} waiting: the table has the complete ones. Run the same command "
+                      f"when they are done for the whole table. A trial whose worker died stays running in the "
+                      f"study until its heartbeat is {GRACE_S} s old; the next worker started then runs it again "
+                      f"(from its checkpoint where it sees the run folder).")
+    if counts["failed"]:
+        console.print(f"{counts['failed']} trial(s) failed; the same command enqueues them again.")
+    if failed:
+        console.print(f"[bold red]{len(failed)} trial(s) failed here[/]. Their output:")
+        for trial in failed:
+            console.print(f"  {trial.label} seed {trial.seed} (exit {trial.returncode}): {trial.log}", markup=False)
+            last = _last_line(trial.log)
+            if last:
+                console.print(f"    {last}", markup=False)
+        return 1
+    return 0
+
+
+def _run_shared(by_cell, grid, workers, on_progress):
+    from ganforge.sweep.runner import run_shared
+
+    return run_shared(by_cell, grid, workers, on_progress)
+
+
+def _report_shared(folder, points, baseline, specs, results) -> Report:
+    """The report from the study's complete trials (a trial's run folder may be on another machine),
+    and from run folders here that finished without telling the study (their worker died after
+    the evaluation)."""
+    from ganforge.sweep import report as files
+    from ganforge.sweep.shared import cell_key
+
+    found, missing = [], []
+    for point, seed, spec in specs:
+        cell = cell_key(point.slug, seed)
+        if cell in results:
+            run, values = results[cell]
+            found.append(files.TrialValues(point.label, seed, run, values))
+        else:
+            here, _ = files.collect([(point, seed, spec.out)])
+            found += here
+            if not here:
+                missing.append(str(spec.out))
+    return _write_report(folder, files.build_report(points, baseline, found, missing))
+
+
 def _last_line(path) -> str:
     """The last non-empty line of a trial's log: usually the one-line error."""
     try:
@@ -134,7 +238,7 @@ def _last_line(path) -> str:
     return lines[-1][:300] if lines else ""
 
 
-def _run_with_progress(trials, workers: int, console) -> list:
+def _run_with_progress(trials, workers: int, console, shared=None) -> list:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from ganforge.sweep.runner import Progress as SweepProgress
@@ -149,7 +253,7 @@ def _run_with_progress(trials, workers: int, console) -> list:
                 console.print(f"sweep: {p.finished}/{p.total_trials} trials done, {p.steps_done}/{p.steps_total} "
                               f"steps" + (f", {p.failed} failed" if p.failed else ""))
 
-        return run_trials(trials, workers, lines)
+        return shared(lines) if shared else run_trials(trials, workers, lines)
     with Progress(TextColumn("[bold blue]sweep"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
                   TextColumn("{task.fields[trials]}"), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("sweep", total=1, trials="")
@@ -160,14 +264,19 @@ def _run_with_progress(trials, workers: int, console) -> list:
             bar.update(task, total=p.steps_total, completed=p.steps_done,
                        trials=f"{p.finished}/{p.total_trials} trials{failed}{running}")
 
-        return run_trials(trials, workers, show)
+        return shared(show) if shared else run_trials(trials, workers, show)
 
 
 def _report(folder, points, baseline, runs) -> Report:
     from ganforge.sweep import report as files
 
     found, missing = files.collect(runs)
-    report = files.build_report(points, baseline, found, missing)
+    return _write_report(folder, files.build_report(points, baseline, found, missing))
+
+
+def _write_report(folder, report: Report) -> Report:
+    from ganforge.sweep import report as files
+
     files.write_json(report, folder.report("summary.json"))
     files.write_summary_csv(report, folder.report("summary.csv"))
     files.write_trials_csv(report, folder.report("trials.csv"))

@@ -23,10 +23,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ganforge.run.folder import METRICS
-from ganforge.sweep.trial import TrialSpec, is_done
+from ganforge.sweep.trial import TrialSpec, is_done, read_result
 
 POLL_S = 0.5
 
@@ -208,3 +208,68 @@ def _stop_all(slots: list[Slot], grace_s: float = 30.0) -> None:
             slot.process.kill()
             slot.process.wait()
         _finish(slot)
+
+
+def run_shared(trials: dict[str, Trial], grid: Any, workers: int,
+               on_progress: Callable[[Progress], None] | None = None, cores: list[int] | None = None) -> list[Trial]:
+    """Take trials from the study behind ``grid`` (:class:`ganforge.sweep.shared.SharedGrid`),
+    ``workers`` at a time, until none waits; ``trials`` maps each cell to its trial here. Returns
+    those that failed here. A trial stopped by Ctrl-C is failed in the study; the next start of
+    the sweep enqueues its cell again."""
+    from ganforge.sweep.shared import Taken
+    from ganforge.tune.study import HEARTBEAT_S
+
+    slots = [Slot(share) for share in core_slices(workers, cores)]
+    taken: dict[int, Taken] = {}  # slot index -> the study's trial it runs
+    failed: list[Trial] = []
+    counts = grid.counts()
+    looked = beaten = time.monotonic()
+    exhausted = False
+
+    def report() -> None:
+        if on_progress is not None:
+            running = [s.trial for s in slots if s.trial is not None]
+            done = [t for t in trials.values() if t.done]
+            on_progress(Progress(len(trials), max(counts["complete"], len(done)), len(failed),
+                                 sum(t.steps for t in done) + sum(t.steps_done() for t in running if not t.done),
+                                 sum(t.steps for t in trials.values()),
+                                 [t.label + f" seed {t.seed}" for t in running]))
+
+    try:
+        while True:
+            for i, slot in enumerate(slots):
+                if slot.process is None and not exhausted:
+                    got = grid.take()
+                    if got is None:
+                        exhausted = True
+                        continue
+                    taken[i] = got
+                    _start(slot, trials[got.cell])
+            for i, slot in enumerate(slots):
+                if slot.process is not None and slot.process.poll() is not None:
+                    trial = _finish(slot)
+                    ok = trial.returncode == 0 and trial.done
+                    grid.finish(taken.pop(i), trial.out, read_result(trial.out) if ok else None, trial.returncode)
+                    if not ok:
+                        failed.append(trial)
+            now = time.monotonic()
+            if now - beaten >= HEARTBEAT_S:
+                for got in taken.values():
+                    grid.beat(got)
+                beaten = now
+            if now - looked >= HEARTBEAT_S:
+                counts, looked = grid.counts(), now
+            report()
+            if exhausted and not taken:
+                break
+            time.sleep(POLL_S)
+    finally:
+        stopped = [(i, s.trial) for i, s in enumerate(slots) if s.trial is not None]
+        _stop_all(slots)
+        for i, trial in stopped:
+            if i in taken and trial is not None:
+                grid.finish(taken.pop(i), trial.out, read_result(trial.out) if trial.done else None,
+                            trial.returncode)
+    counts = grid.counts()
+    report()
+    return failed

@@ -40,30 +40,65 @@ def storage_url(folder: Path, storage: str | None) -> str:
     return storage or f"sqlite:///{(folder / STUDY_FILE).resolve()}"
 
 
-def open_study(url: str, name: str, direction: str, pruner: Any, sampler: Any) -> Any:
-    """Create the study, or join it (the same command on another machine, or after a stop)."""
+def open_storage(url: str, on_stale: Any, serialize_sqlite: bool = False) -> Any:
+    """Optuna's database storage at ``url``, with a heartbeat every ``HEARTBEAT_S`` seconds: a
+    trial whose worker died is failed ``GRACE_S`` seconds after its last beat and handed to
+    ``on_stale`` (a ``heartbeat_stale_trial_callback``). A missing driver or an unreachable
+    database is one line, not a traceback.
+
+    ``serialize_sqlite``: give every SQLite transaction the write lock from its start (``BEGIN
+    IMMEDIATE``). Python's sqlite3 begins a transaction only at its first write, so Optuna's
+    check-then-set of a trial's state (how a waiting trial is handed to one worker) is not atomic
+    on SQLite otherwise, and two processes can take the same trial."""
     import time
     import warnings
 
     optuna = require_optuna()
-    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+    from optuna.storages import RDBStorage
 
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     for attempt in range(5):
         try:
             storage = RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                                     max_retry=1, inherit_intermediate_values=True))
+                                 heartbeat_stale_trial_callback=on_stale)
             break
         except ImportError as exc:  # the database's driver
             raise UsageError(f"--storage {url.split(':', 1)[0]}: its Python driver is missing ({exc}); for "
                              f"PostgreSQL: pip install psycopg2-binary") from None
         except Exception as exc:  # sqlalchemy's errors: one line, not a traceback
-            if attempt < 4 and ("already exists" in str(exc) or "duplicate key" in str(exc)):
+            if attempt < 4 and ("already exists" in str(exc) or "duplicate key" in str(exc)
+                                or "locked" in str(exc)):
                 time.sleep(0.5 + attempt)  # two workers created the tables at once: the other one won
                 continue
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise UsageError(f"cannot open the study's storage {url}: {first}") from None
+    if serialize_sqlite and storage.engine.name == "sqlite":
+        _serialize_sqlite(storage.engine)
+    return storage
+
+
+def _serialize_sqlite(engine: Any) -> None:
+    """SQLAlchemy's recipe for transactions that really begin at ``BEGIN`` with pysqlite: the
+    driver's own transaction handling off, and ``BEGIN IMMEDIATE`` on every begin."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _autocommit_driver(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin_immediate(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # pooled connections made before the listeners
+
+
+def open_study(url: str, name: str, direction: str, pruner: Any, sampler: Any) -> Any:
+    """Create the study, or join it (the same command on another machine, or after a stop)."""
+    optuna = require_optuna()
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    storage = open_storage(url, RetryHeartbeatStaleTrialCallback(max_retry=1, inherit_intermediate_values=True))
     study = optuna.create_study(storage=storage, study_name=name, direction=direction, pruner=pruner,
                                 sampler=sampler, load_if_exists=True)
     if study.direction.name.lower() != direction:
