@@ -61,6 +61,8 @@ def open_grid(url: str, name: str, plan: dict[str, Any]) -> Any:
     storage = open_storage(url, RetryHeartbeatStaleTrialCallback(), serialize_sqlite=True)
     study = optuna.create_study(storage=storage, study_name=name, direction="minimize", load_if_exists=True)
     wanted = json.loads(json.dumps(plan))
+    if isinstance(wanted.get("base"), dict):  # each machine may keep its runs in its own --out
+        wanted["base"].pop("out", None)
     recorded = study.user_attrs.get(PLAN)
     if recorded is None:
         study.set_user_attr(PLAN, wanted)
