@@ -340,3 +340,25 @@ def test_two_workers_split_a_grid_on_one_postgresql_study(tmp_path, postgres_url
     assert final.returncode == 0 and "4 complete" in final.stderr, final.stderr + last.stderr
     summary = json.loads((outs[0] / "summary.json").read_text())
     assert summary["summary"]["loss=rpgan"]["modes"]["n"] == 2 and not summary["missing"]
+
+
+def test_a_dead_workers_trial_waits_again_once_its_heartbeat_is_stale(tmp_path, monkeypatch):
+    """A worker killed mid-trial leaves it RUNNING; the next worker's start, once the heartbeat is
+    older than the grace period, fails it and enqueues its cell again (here with a 1 s grace)."""
+    pytest.importorskip("optuna")
+    from ganforge.sweep.shared import SharedGrid, open_grid
+    from ganforge.tune import study as studies
+
+    monkeypatch.setattr(studies, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(studies, "GRACE_S", 1)
+    url, cells = f"sqlite:///{tmp_path / 'study.db'}", ["base/seed-0"]
+    dead = SharedGrid(open_grid(url, "s", {}), cells)
+    dead.fill()
+    lost = dead.take()
+    assert lost is not None and dead.take() is None  # the only trial, now running in a worker that dies
+    later = SharedGrid(open_grid(url, "s", {}), cells)
+    assert later.fill() == (0, 0) and later.counts()["running"] == 1  # still beating, as far as it knows
+    time.sleep(3.5)
+    assert later.fill() == (1, 0)  # taken over: failed, and its cell waits again
+    again = later.take()
+    assert again is not None and again.cell == lost.cell and again.number != lost.number

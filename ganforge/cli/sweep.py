@@ -162,10 +162,10 @@ def _open_shared(args, plan, specs):
 
 def _shared(args, grid, folder, points, baseline, specs, trials, slices, console) -> int:
     """A worker on the study's grid: take trials until none waits, then report what the study has."""
-    from ganforge.sweep.shared import cell_key, shown
+    from ganforge.sweep.shared import DEFAULT_STUDY, cell_key, shown
     from ganforge.tune.study import GRACE_S
 
-    name = args.study or "sweep"
+    name = args.study or DEFAULT_STUDY
     retried, added = grid.fill()
     counts = grid.counts()
     console.print(f"[bold]ganforge sweep[/]: {len(points)} setting(s) x {len(specs) // len(points)} seed(s) = "
