@@ -98,7 +98,9 @@ def open_study(url: str, name: str, direction: str, pruner: Any, sampler: Any) -
     optuna = require_optuna()
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-    storage = open_storage(url, RetryHeartbeatStaleTrialCallback(max_retry=1, inherit_intermediate_values=True))
+    # serialised on SQLite too: a retried trial is handed out as a waiting one, by a check-then-set
+    storage = open_storage(url, RetryHeartbeatStaleTrialCallback(max_retry=1, inherit_intermediate_values=True),
+                           serialize_sqlite=True)
     study = optuna.create_study(storage=storage, study_name=name, direction=direction, pruner=pruner,
                                 sampler=sampler, load_if_exists=True)
     if study.direction.name.lower() != direction:
