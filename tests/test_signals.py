@@ -33,10 +33,18 @@ def run_dir(tmp_path_factory):
     return out
 
 
-def start(args, env_extra=None):
+def start(args, env_extra=None, ignored=()):
+    """The command in a child whose signal dispositions are the defaults (or ignored, as nohup
+    leaves SIGHUP), whatever this test process inherited: a shell's background job ignores
+    SIGINT, and children inherit that."""
+    def dispositions() -> None:
+        for s in SIGNALS:
+            signal.signal(s, signal.SIG_IGN if s in ignored else signal.SIG_DFL)
+
     env = {**os.environ, **(env_extra or {})}
     return subprocess.Popen([sys.executable, "-m", "ganforge", *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=dispositions)
 
 
 def handles(pid: int, sig: int) -> bool:
@@ -81,6 +89,21 @@ def test_a_signal_while_the_output_is_written_leaves_nothing(run_dir, tmp_path, 
     assert any(entry.startswith(".") for entry in os.listdir(tmp_path))  # the whole temporary file
     proc.send_signal(sig)
     assert_stopped_cleanly(proc, head[0], sig, tmp_path, set(), early.replace("paused at output-written\n", ""))
+
+
+def test_a_hangup_under_nohup_is_still_ignored(run_dir, tmp_path):
+    """``nohup ganforge ...`` starts the process ignoring SIGHUP so that it outlives its terminal:
+    the hangup must not stop it; SIGTERM still does, cleanly."""
+    head, name, option = COMMANDS["sample-npy"]
+    proc = start([head[0], str(run_dir), *head[1:], option, str(tmp_path / name)],
+                 {"GANFORGE_PAUSE_AT": "output-written"}, ignored=(signal.SIGHUP,))
+    early = "".join(wait_for_line(proc, "paused at output-written"))
+    proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    assert proc.poll() is None  # still paused, not stopped
+    proc.send_signal(signal.SIGTERM)
+    early = early.replace("paused at output-written\n", "")
+    assert_stopped_cleanly(proc, head[0], signal.SIGTERM, tmp_path, set(), early)
 
 
 @pytest.mark.parametrize("which", ["sample-npy", "eval"])

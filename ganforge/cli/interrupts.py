@@ -38,9 +38,10 @@ class SignalRecord:
 
 @contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """Within the block SIGTERM and SIGHUP raise KeyboardInterrupt as Ctrl-C does; the handlers
-    before it are put back after (``main`` is also called in-process, by tests and plugins). In
-    the main thread only: Python allows handlers nowhere else."""
+    """Within the block SIGTERM and SIGHUP raise KeyboardInterrupt as Ctrl-C does, unless they
+    are ignored (nohup); the handlers before it are put back after (``main`` is also called
+    in-process, by tests and plugins). In the main thread only: Python allows handlers nowhere
+    else."""
     SignalRecord.signum = None
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -50,7 +51,10 @@ def stop_on_signals() -> Iterator[None]:
         SignalRecord.signum = signum
         raise KeyboardInterrupt
 
-    previous = {signum: signal.signal(signum, interrupt) for signum in NAMES if signum != signal.SIGINT}
+    # a signal the process was started ignoring stays ignored: `nohup ganforge run ...` asks for
+    # a run that outlives its terminal, and a shell's background job (`&`) ignores Ctrl-C
+    previous = {signum: signal.signal(signum, interrupt) for signum in NAMES
+                if signum != signal.SIGINT and signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield
     finally:
