@@ -185,3 +185,16 @@ def test_a_worker_killed_mid_trial_is_retried_and_the_retry_continues_its_checkp
     assert retry.params == study.trials[0].params and retry.state.name == "COMPLETE"
     resumes = json.loads((run / "config.json").read_text())["resumes"]
     assert len(resumes) == 1 and resumes[0]["step"] >= 40  # continued from the killed run's checkpoint
+
+
+def test_workers_that_create_a_new_sqlite_study_at_once_all_open_it(tmp_path):
+    """Four processes open the same new SQLite storage at the same moment: each creates Optuna's
+    tables, all but one lose that race ("UNIQUE constraint failed"), and all must still open it."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    code = ("import sys, time; from ganforge.tune.study import open_storage; "
+            "time.sleep(max(0.0, float(sys.argv[1]) - time.time())); open_storage(sys.argv[2], None); print('ok')")
+    at = str(time.time() + 4)  # the imports done, they start together
+    procs = [subprocess.Popen([sys.executable, "-c", code, at, url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 and out.strip() == "ok" for p, (out, _) in zip(procs, results, strict=True)), results

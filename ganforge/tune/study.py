@@ -66,9 +66,11 @@ def open_storage(url: str, on_stale: Any, serialize_sqlite: bool = False) -> Any
             raise UsageError(f"--storage {url.split(':', 1)[0]}: its Python driver is missing ({exc}); for "
                              f"PostgreSQL: pip install psycopg2-binary") from None
         except Exception as exc:  # sqlalchemy's errors: one line, not a traceback
-            if attempt < 4 and ("already exists" in str(exc) or "duplicate key" in str(exc)
-                                or "locked" in str(exc)):
-                time.sleep(0.5 + attempt)  # two workers created the tables at once: the other one won
+            # two workers created the tables at once and the other one won: PostgreSQL says
+            # "already exists" / "duplicate key", SQLite "UNIQUE constraint failed" or "locked"
+            if attempt < 4 and any(words in str(exc) for words in ("already exists", "duplicate key", "locked",
+                                                                   "UNIQUE constraint failed")):
+                time.sleep(0.5 + attempt)
                 continue
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise UsageError(f"cannot open the study's storage {url}: {first}") from None
