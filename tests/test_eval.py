@@ -291,9 +291,10 @@ def test_eval_on_a_stacked_mnist_run_prints_modes_kl_and_their_floors(tmp_path, 
         assert label in printed
     assert "stacked-modes: PacGAN's Table 2" in printed
     numbers = json.loads((tmp_path / "s.json").read_text())
-    assert 1 <= numbers["metrics"]["modes"] <= 500 and numbers["metrics"]["n"] == 500
     floor = numbers["real_vs_real"]
     assert 300 < floor["modes"] <= 500 and floor["kl"] < numbers["metrics"]["kl"]
+    # three steps of training cover far fewer modes than 500 real stacks do
+    assert numbers["metrics"]["modes"] < floor["modes"] and numbers["metrics"]["n"] == 500
     assert floor["classifier_accuracy"] > 0.95
 
     def no_reference(*args, **kwargs):
