@@ -126,12 +126,7 @@ def handle(args: argparse.Namespace) -> int:
     for name in ("summary.json", "summary.csv", "trials.csv", "summary.png"):
         print(f"wrote {folder.report(name)}")
     if failed:
-        console.print(f"[bold red]{len(failed)} trial(s) failed[/]; the same command retries them. Their output:")
-        for trial in failed:
-            console.print(f"  {trial.label} seed {trial.seed} (exit {trial.returncode}): {trial.log}", markup=False)
-            last = _last_line(trial.log)
-            if last:
-                console.print(f"    {last}", markup=False)
+        _print_failed(console, failed, "[bold red]{n} trial(s) failed[/]; the same command retries them. Their output:")
         return 1
     return 0
 
@@ -192,14 +187,19 @@ def _shared(args, grid, folder, points, baseline, specs, trials, slices, console
     if counts["failed"]:
         console.print(f"{counts['failed']} trial(s) failed; the same command enqueues them again.")
     if failed:
-        console.print(f"[bold red]{len(failed)} trial(s) failed here[/]. Their output:")
-        for trial in failed:
-            console.print(f"  {trial.label} seed {trial.seed} (exit {trial.returncode}): {trial.log}", markup=False)
-            last = _last_line(trial.log)
-            if last:
-                console.print(f"    {last}", markup=False)
+        _print_failed(console, failed, "[bold red]{n} trial(s) failed here[/]. Their output:")
         return 1
     return 0
+
+
+def _print_failed(console, failed, headline: str) -> None:
+    """``headline`` (``{n}``: how many failed), then each failed trial's log and its last line."""
+    console.print(headline.format(n=len(failed)))
+    for trial in failed:
+        console.print(f"  {trial.label} seed {trial.seed} (exit {trial.returncode}): {trial.log}", markup=False)
+        last = _last_line(trial.log)
+        if last:
+            console.print(f"    {last}", markup=False)
 
 
 def _run_shared(by_cell, grid, workers, on_progress):
