@@ -282,11 +282,11 @@ def two_workers(tmp_path: Path, storage: str, outs: list[Path], *grid: str) -> l
     return done
 
 
-def study_cells(storage: str) -> dict[str, list]:
+def study_cells(storage: str, study: str = "sweep") -> dict[str, list]:
     import optuna
 
     cells: dict[str, list] = {}
-    for t in optuna.load_study(study_name="sweep", storage=storage).get_trials():
+    for t in optuna.load_study(study_name=study, storage=storage).get_trials():
         if "skipped" not in t.user_attrs:
             cells.setdefault(t.user_attrs["cell"], []).append(t)
     return cells
@@ -340,6 +340,41 @@ def test_two_workers_split_a_grid_on_one_postgresql_study(tmp_path, postgres_url
     assert final.returncode == 0 and "4 complete" in final.stderr, final.stderr + last.stderr
     summary = json.loads((outs[0] / "summary.json").read_text())
     assert summary["summary"]["loss=rpgan"]["modes"]["n"] == 2 and not summary["missing"]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_trial_leaves_the_other_to_finish_the_grid_on_postgresql(tmp_path, postgres_url):
+    """Two workers on one PostgreSQL study, as two machines; one is killed with SIGKILL (its trial's
+    process dies with it) during its first trial. The other finishes its own cells, waits for the
+    dead worker's trial, fails it once its heartbeat is stale, runs its cell, and prints the whole
+    table: every cell complete once, the killed one after one failed try."""
+    pytest.importorskip("optuna")
+    from ganforge.tune.study import GRACE_S
+
+    grid = ("--seeds", "2", "--steps", "400", "--threads", "1", "--storage", postgres_url, "--study", "killed")
+    outs = [tmp_path / "host0", tmp_path / "host1"]
+    victim = subprocess.Popen(sweep_command(outs[0], *grid), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not list(outs[0].glob("runs/*/seed-*/metrics.jsonl")):  # training: past its first logged step
+        assert victim.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    survivor = subprocess.Popen(sweep_command(outs[1], *grid), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    victim.kill()
+    victim.wait()
+    killed_at = time.monotonic()
+    stdout, stderr = survivor.communicate(timeout=600)
+    assert survivor.returncode == 0, stderr + stdout
+    assert time.monotonic() - killed_at >= GRACE_S  # it waited for the heartbeat to go stale
+    cells = study_cells(postgres_url, "killed")
+    assert len(cells) == 4
+    states = sorted([t.state.name for t in trials] for trials in cells.values())
+    assert states == [["COMPLETE"], ["COMPLETE"], ["COMPLETE"], ["FAIL", "COMPLETE"]]
+    assert not list(outs[0].glob("runs/*/seed-*/eval.json"))  # the killed worker finished nothing
+    assert len(list(outs[1].glob("runs/*/seed-*/eval.json"))) == 4
+    summary = json.loads((outs[1] / "summary.json").read_text())
+    assert not summary["missing"] and all(summary["summary"][f"loss={loss}"]["modes"]["n"] == 2
+                                          for loss in ("nonsat", "rpgan"))
 
 
 def test_a_dead_workers_trial_waits_again_once_its_heartbeat_is_stale(tmp_path, monkeypatch):

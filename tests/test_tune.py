@@ -159,6 +159,36 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path, postgres_url):
 
 
 @pytest.mark.slow
+def test_a_worker_killed_mid_trial_leaves_the_other_to_complete_the_study_on_postgresql(tmp_path, postgres_url):
+    """Two workers on one PostgreSQL study; one is killed with SIGKILL during its first trial. The
+    other runs the rest, waits for the dead worker's trial, fails it once its heartbeat is stale,
+    runs it again with the same settings, and completes the study."""
+    args = ["tune", *TINY, "--steps", "2000", "--trials", "4", "--pruner", "none", "--storage", postgres_url,
+            "--study", "killed", "--threads", "1"]
+    outs = [tmp_path / "host0", tmp_path / "host1"]
+    victim = subprocess.Popen([sys.executable, "-m", "ganforge", *args, "--out", str(outs[0])],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not list(outs[0].glob("trials/trial-*/seed-0/metrics.jsonl")):  # training its first trial
+        assert victim.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    victim.kill()
+    victim.wait()
+    assert victim.returncode == -9 and not list(outs[0].glob("trials/trial-*/seed-0/eval.json"))  # mid-trial
+    survivor = subprocess.run([sys.executable, "-m", "ganforge", *args, "--out", str(outs[1])], capture_output=True,
+                              text=True, timeout=600)
+    assert survivor.returncode == 0, survivor.stderr + survivor.stdout
+    study = optuna.load_study(study_name="killed", storage=postgres_url)
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 4 and states[0] == "FAIL" and "RUNNING" not in states
+    retry = next(t for t in study.trials if t.system_attrs.get("failed_trial") == 0)
+    assert retry.params == study.trials[0].params and retry.state.name == "COMPLETE"
+    assert "waiting for 1 trial(s) running on other workers" in survivor.stdout + survivor.stderr
+    best = load_toml(outs[1] / "best.toml")
+    assert best["lr_g"] == pytest.approx(study.best_trial.params["lr_g"])
+
+
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_is_retried_and_the_retry_continues_its_checkpoint(tmp_path):
     """kill -9 of the only worker during trial 0: after the heartbeat's grace period the next worker
     fails trial 0, retries it with the same settings from its run's checkpoint, and completes the study."""

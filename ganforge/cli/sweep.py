@@ -181,9 +181,9 @@ def _shared(args, grid, folder, points, baseline, specs, trials, slices, console
     if counts["running"] or counts["waiting"]:
         console.print(f"{counts['complete']} of {len(trials)} trials complete; {counts['running']} running on other "
                       f"workers, {counts['waiting']} waiting: the table has the complete ones. Run the same command "
-                      f"when they are done for the whole table. A trial whose worker died stays running in the "
-                      f"study until its heartbeat is {GRACE_S} s old; the next worker started then runs it again "
-                      f"(from its checkpoint where it sees the run folder).")
+                      f"when they are done for the whole table. A trial whose worker died is run again by a "
+                      f"worker still running or started later, once its heartbeat is {GRACE_S} s old (from its "
+                      f"checkpoint where that worker sees the run folder).")
     if counts["failed"]:
         console.print(f"{counts['failed']} trial(s) failed; the same command enqueues them again.")
     if failed:

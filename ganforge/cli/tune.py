@@ -101,8 +101,8 @@ def handle(args: argparse.Namespace) -> int:
     done = optuna.study.MaxTrialsCallback(args.trials, states=(optuna.trial.TrialState.COMPLETE,
                                                                optuna.trial.TrialState.PRUNED,
                                                                optuna.trial.TrialState.RUNNING))
-    if _finished(study, optuna) < args.trials:
-        study.optimize(run, n_trials=args.trials, callbacks=[done, said], catch=())
+    _optimize_until_done(study, optuna, args.trials, lambda: study.optimize(run, n_trials=args.trials,
+                                                                             callbacks=[done, said], catch=()), console)
     result = studies.outcome(study, probe.steps * len(seeds))
     studies.write_trials_csv(study, folder / "trials.csv")
     best = studies.write_best(study, folder, objective, seeds)
@@ -116,6 +116,34 @@ def handle(args: argparse.Namespace) -> int:
     return 0 if result.best is not None else 1
 
 
-def _finished(study, optuna) -> int:
-    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return len(study.get_trials(deepcopy=False, states=states))
+def _optimize_until_done(study, optuna, trials: int, optimize, console) -> None:
+    """Run trials until the study has ``trials`` finished ones, counting every worker's.
+
+    Optuna's stop rule (``MaxTrialsCallback``) counts the trials running on other workers, so that
+    the workers together do not overshoot; but a trial whose worker was killed stays RUNNING. So a
+    worker that has stopped waits while other workers' trials run, and once a dead worker's
+    heartbeat is ``GRACE_S`` seconds old fails its trial, which the retry callback puts back as a
+    waiting trial with the same settings, and runs it."""
+    import time
+
+    from optuna.storages import fail_stale_trials
+
+    from ganforge.tune.study import GRACE_S, HEARTBEAT_S
+
+    State = optuna.trial.TrialState
+    told = False
+    while True:
+        count = {state: len(study.get_trials(deepcopy=False, states=(state,)))
+                 for state in (State.COMPLETE, State.PRUNED, State.RUNNING, State.WAITING)}
+        finished = count[State.COMPLETE] + count[State.PRUNED]
+        if finished >= trials:
+            return
+        if finished + count[State.RUNNING] < trials or count[State.WAITING]:
+            optimize()
+            continue
+        if not told:
+            console.print(f"waiting for {count[State.RUNNING]} trial(s) running on other workers (one whose worker "
+                          f"died runs here again once its heartbeat is {GRACE_S} s old)")
+            told = True
+        time.sleep(HEARTBEAT_S)
+        fail_stale_trials(study)

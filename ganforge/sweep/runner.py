@@ -213,9 +213,14 @@ def _stop_all(slots: list[Slot], grace_s: float = 30.0) -> None:
 def run_shared(trials: dict[str, Trial], grid: Any, workers: int,
                on_progress: Callable[[Progress], None] | None = None, cores: list[int] | None = None) -> list[Trial]:
     """Take trials from the study behind ``grid`` (:class:`ganforge.sweep.shared.SharedGrid`),
-    ``workers`` at a time, until none waits; ``trials`` maps each cell to its trial here. Returns
-    those that failed here. A trial stopped by Ctrl-C is failed in the study; the next start of
-    the sweep enqueues its cell again."""
+    ``workers`` at a time, until no cell waits or runs anywhere; ``trials`` maps each cell to its
+    trial here. Returns those that failed here.
+
+    With nothing left to take while other workers' trials run, the worker waits for them rather
+    than leave: one of them may belong to a worker that was killed, and once its heartbeat is stale
+    this worker fails it and runs its cell (from its checkpoint where the run folder is shared).
+    A trial stopped by Ctrl-C is failed in the study; the next start of the sweep enqueues its
+    cell again."""
     from ganforge.sweep.shared import Taken
     from ganforge.tune.study import HEARTBEAT_S
 
@@ -233,7 +238,9 @@ def run_shared(trials: dict[str, Trial], grid: Any, workers: int,
             on_progress(Progress(len(trials), max(counts["complete"], len(done)), len(failed),
                                  sum(t.steps for t in done) + sum(t.steps_done() for t in running if not t.done),
                                  sum(t.steps for t in trials.values()),
-                                 [t.label + f" seed {t.seed}" for t in running]))
+                                 [t.label + f" seed {t.seed}" for t in running]
+                                 + ([f"{elsewhere} on other workers"] if (elsewhere := counts["running"] - len(taken)) > 0
+                                    else [])))
 
     try:
         while True:
@@ -252,6 +259,7 @@ def run_shared(trials: dict[str, Trial], grid: Any, workers: int,
                     grid.finish(taken.pop(i), trial.out, read_result(trial.out) if ok else None, trial.returncode)
                     if not ok:
                         failed.append(trial)
+                    looked = 0.0  # look at the study now: the grid may be done
             now = time.monotonic()
             if now - beaten >= HEARTBEAT_S:
                 for got in taken.values():
@@ -259,9 +267,13 @@ def run_shared(trials: dict[str, Trial], grid: Any, workers: int,
                 beaten = now
             if now - looked >= HEARTBEAT_S:
                 counts, looked = grid.counts(), now
+                if exhausted and counts["running"] > len(taken) and grid.take_over():
+                    counts = grid.counts()  # a dead worker's trial waits again
+                if counts["waiting"]:
+                    exhausted = False
+                elif exhausted and not taken and not counts["running"]:
+                    break
             report()
-            if exhausted and not taken:
-                break
             time.sleep(POLL_S)
     finally:
         stopped = [(i, s.trial) for i, s in enumerate(slots) if s.trial is not None]

@@ -14,7 +14,8 @@ duplicate and takes the next one, so each cell runs once.
 Storage and heartbeat are ``ganforge tune``'s (:func:`ganforge.tune.study.open_storage`): a
 running trial beats every ``HEARTBEAT_S`` seconds; a trial whose worker died (kill -9, a lost
 machine) is failed ``GRACE_S`` seconds after its last beat by the next worker that looks, and its
-cell waits again (Optuna's ``RetryHeartbeatStaleTrialCallback``).
+cell waits again (Optuna's ``RetryHeartbeatStaleTrialCallback``). A worker with nothing left to
+take keeps looking while other workers' trials run, so the workers still alive finish the grid.
 """
 
 from __future__ import annotations
@@ -95,12 +96,9 @@ class SharedGrid:
     def fill(self) -> tuple[int, int]:
         """Fail the trials of dead workers (their cells wait again), then enqueue every cell that
         has no waiting, running or complete trial. Returns (cells taken over, cells enqueued)."""
-        from optuna.storages import fail_stale_trials
         from optuna.trial import TrialState
 
-        before = len(self.trials((TrialState.WAITING,)))
-        fail_stale_trials(self.study)
-        retried = len(self.trials((TrialState.WAITING,))) - before
+        retried = self.take_over()
         live = {t.user_attrs.get(CELL) for t in self.trials((TrialState.WAITING, TrialState.RUNNING,
                                                              TrialState.COMPLETE))}
         added = 0
@@ -109,6 +107,17 @@ class SharedGrid:
                 self.study.enqueue_trial({}, user_attrs={CELL: cell})
                 added += 1
         return max(0, retried), added
+
+    def take_over(self) -> int:
+        """Fail the running trials whose worker stopped beating ``GRACE_S`` seconds ago (kill -9, a
+        lost machine); Optuna's retry callback puts each one's cell back as a waiting trial.
+        Returns how many cells wait again."""
+        from optuna.storages import fail_stale_trials
+        from optuna.trial import TrialState
+
+        before = len(self.trials((TrialState.WAITING,)))
+        fail_stale_trials(self.study)
+        return max(0, len(self.trials((TrialState.WAITING,))) - before)
 
     def take(self) -> Taken | None:
         """The next waiting trial of a cell that nobody else runs or ran, now RUNNING for this
