@@ -234,13 +234,13 @@ def run_shared(trials: dict[str, Trial], grid: Any, workers: int,
     def report() -> None:
         if on_progress is not None:
             running = [s.trial for s in slots if s.trial is not None]
+            elsewhere = counts["running"] - len(taken)
             done = [t for t in trials.values() if t.done]
             on_progress(Progress(len(trials), max(counts["complete"], len(done)), len(failed),
                                  sum(t.steps for t in done) + sum(t.steps_done() for t in running if not t.done),
                                  sum(t.steps for t in trials.values()),
                                  [t.label + f" seed {t.seed}" for t in running]
-                                 + ([f"{elsewhere} on other workers"] if (elsewhere := counts["running"] - len(taken)) > 0
-                                    else [])))
+                                 + ([f"{elsewhere} on other workers"] if elsewhere > 0 else [])))
 
     try:
         while True:
