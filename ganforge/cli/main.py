@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from ganforge.errors import GanforgeError, UsageError
 
@@ -29,6 +31,22 @@ def build_parser() -> ArgumentParser:
     for module in (run, listing, sample, evaluate, export, doctor, sweep, tune):
         module.add_parser(sub)
     return parser
+
+
+def entry() -> NoReturn:
+    """The ``ganforge`` command and ``python -m ganforge``: :func:`main`, then its exit status.
+
+    A stop signal that lands while a library runs Python code through the C API (torch's import
+    does) leaves CPython's "unhandled KeyboardInterrupt" flag set even though main() caught it, and
+    CPython then ends the process by SIGINT instead of the status 130 that the message promised.
+    Everything of ours is written by then (outputs whole or not at all, checkpoints fsynced), so a
+    stopped command leaves without the interpreter's finalisation."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
