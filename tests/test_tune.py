@@ -17,7 +17,7 @@ import pytest
 from ganforge.config import RunConfig, load_toml
 from ganforge.errors import ConfigError, UsageError
 from ganforge.tune.best import config_toml
-from ganforge.tune.space import parse_search
+from ganforge.tune.space import parse_enqueue, parse_search
 from ganforge.tune.study import default_direction, require_optuna
 
 optuna = pytest.importorskip("optuna", reason="ganforge tune needs Optuna: pip install 'ganforge[tune]'")
@@ -35,6 +35,16 @@ def test_search_ranges_and_choices():
                        ("lr_g=1..2:cube", "log and int")]:
         with pytest.raises(ConfigError, match=words):
             parse_search(bad)
+
+
+def test_enqueued_values_are_searched_keys_within_their_space():
+    params = [parse_search("lr_g=1e-5..1e-3:log"), parse_search("loss=nonsat,rpgan")]
+    assert parse_enqueue("lr_g=1e-4, loss=rpgan", params) == {"lr_g": 1e-4, "loss": "rpgan"}
+    assert parse_enqueue("lr_g=2e-4", params) == {"lr_g": 2e-4}  # loss: drawn by the sampler
+    for bad, words in [("lr_d=1e-4", "not a searched key"), ("lr_g=1e-2", "outside its range"),
+                       ("loss=hinge", "not one of its choices"), ("lr_g", "KEY=VALUE")]:
+        with pytest.raises(ConfigError, match=words):
+            parse_enqueue(bad, params)
 
 
 def test_direction_follows_the_metric():
@@ -110,11 +120,14 @@ def eval_rows(run: Path) -> list[dict]:
 def test_tune_on_sqlite_prunes_and_its_best_toml_reproduces_the_best_trial(tmp_path):
     out = tmp_path / "tune"
     done = ganforge("tune", *TINY, "--trials", "5", "--pruner", "median", "--startup-trials", "1",
-                    "--sampler-seed", "3", "--out", str(out))
+                    "--sampler-seed", "3", "--enqueue", "lr_g=1e-3,lr_d=5e-4", "--out", str(out))
     assert done.returncode == 0, done.stderr + done.stdout
     assert (out / "study.db").is_file()
     rows = list(csv.DictReader((out / "trials.csv").open()))
     assert len(rows) == 5 and {r["state"] for r in rows} <= {"COMPLETE", "PRUNED"}
+    first = rows[0]  # the enqueued trial runs first, with the given values, and is reported beside the best
+    assert (float(first["lr_g"]), float(first["lr_d"]), first["state"]) == (1e-3, 5e-4, "COMPLETE")
+    assert f"enqueued: trial 0 (complete), eval/high_quality = {float(first['value']):.6g}" in done.stdout
     for row in rows:  # a pruned trial's folder says why; a complete one ran every step
         run = out / "trials" / f"trial-{int(row['trial']):04d}" / "seed-0"
         if row["state"] == "PRUNED":

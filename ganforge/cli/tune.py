@@ -41,6 +41,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", metavar="URL", help="the study's database, e.g. postgresql://user@host/db "
                                                     "(default: sqlite in --out)")
     p.add_argument("--study", default="ganforge", metavar="NAME", help="the study's name (default ganforge)")
+    p.add_argument("--enqueue", action="append", default=[], metavar="KEY=VALUE,...",
+                   help="a trial to run before the sampler's, with these values of searched keys, e.g. the "
+                        "recipe's own (lr_g=1e-4,lr_d=1e-4): the search is then compared with them under the "
+                        "same protocol (repeatable; Optuna's enqueue_trial; a new study only)")
     p.add_argument("--sampler-seed", type=non_negative_int, default=None, metavar="S",
                    help="seed of Optuna's TPE sampler (one worker: the same trials every time)")
     add_run_flags(p, NOT_VARIED)
@@ -60,7 +64,7 @@ def handle(args: argparse.Namespace) -> int:
     from ganforge.sweep.grid import parse_seeds
     from ganforge.tune import study as studies
     from ganforge.tune.objective import Objective
-    from ganforge.tune.space import parse_search
+    from ganforge.tune.space import parse_enqueue, parse_search
 
     console = Console(stderr=True, highlight=False)
     optuna = studies.require_optuna()
@@ -91,6 +95,10 @@ def handle(args: argparse.Namespace) -> int:
     console.print(f"[bold]ganforge tune[/]: {direction} {objective} over {'; '.join(p.describe() for p in params)}; "
                   f"{args.trials} trials, {len(seeds)} seed(s) each, {args.pruner} pruner; study {args.study!r} "
                   f"in {url.split('@')[-1]}")
+    enqueued = [parse_enqueue(text, params) for text in args.enqueue]
+    if enqueued and not study.get_trials(deepcopy=False):  # a worker joining a running study adds none
+        for values in enqueued:
+            study.enqueue_trial(values, skip_if_exists=True)
     run = Objective(base, params, objective, seeds, folder, probe.steps, args.pruner)
 
     def said(study_: object, trial: Any) -> None:
@@ -109,6 +117,10 @@ def handle(args: argparse.Namespace) -> int:
     saved = 1 - result.steps_run / result.steps_full if result.steps_full else 0.0
     print(f"{result.complete} complete, {result.pruned} pruned, {result.failed} failed; steps trained "
           f"{result.steps_run:,} of {result.steps_full:,} without pruning ({100 * saved:.0f}% saved)")
+    for trial in study.get_trials(deepcopy=False):
+        if "fixed_params" in trial.system_attrs:  # an --enqueue trial: what the search is compared with
+            value = "-" if trial.value is None else f"{trial.value:.6g}"
+            print(f"enqueued: trial {trial.number} ({trial.state.name.lower()}), {objective} = {value}, {trial.params}")
     if result.best is not None:
         print(f"best: trial {result.best.number}, {objective} = {result.best.value:.6g}, {result.best.params}")
         print(f"wrote {best}  (ganforge run --config {best} --out DIR reproduces it)")

@@ -79,3 +79,26 @@ def parse_search(text: str) -> Param:
     if whole and not (low.is_integer() and high.is_integer()):
         raise ConfigError(f"--search {text}: {key} takes whole numbers; give whole ends")
     return Param(key, "int" if whole else "float", low, high, log)
+
+
+def parse_enqueue(text: str, params: list[Param]) -> dict[str, Any]:
+    """``lr_g=1e-4,lr_d=1e-4`` -> ``{"lr_g": 0.0001, "lr_d": 0.0001}``: values of searched keys
+    (a key not given is drawn by the sampler as usual)."""
+    searched = {p.key: p for p in params}
+    values: dict[str, Any] = {}
+    for part in (part.strip() for part in text.split(",")):
+        key, sep, value = part.partition("=")
+        key = key.strip()
+        if not sep or not key or not value.strip():
+            raise ConfigError(f"--enqueue expects KEY=VALUE,... of searched keys (e.g. lr_g=1e-4,lr_d=1e-4), "
+                              f"got {text!r}")
+        if key not in searched:
+            raise ConfigError(f"--enqueue {key}: not a searched key; searched: {', '.join(searched)}")
+        parsed = parse_value(value.strip())
+        param = searched[key]
+        if param.kind == "choice" and parsed not in param.choices:
+            raise ConfigError(f"--enqueue {key}={value}: not one of its choices ({', '.join(map(str, param.choices))})")
+        if param.kind != "choice" and not (isinstance(parsed, (int, float)) and param.low <= parsed <= param.high):
+            raise ConfigError(f"--enqueue {key}={value}: outside its range [{param.low:g}, {param.high:g}]")
+        values[key] = parsed
+    return values
