@@ -21,7 +21,7 @@ from scipy import stats as sps
 
 from ganforge.errors import ConfigError, UsageError
 from ganforge.sweep import stats
-from ganforge.sweep.grid import expand, find_point, load_grid, parse_seeds, parse_vary
+from ganforge.sweep.grid import expand, find_point, load_grid, parse_point, parse_seeds, parse_vary
 from ganforge.sweep.runner import core_slices
 
 
@@ -135,7 +135,7 @@ def test_grid_file_and_seeds(tmp_path):
                     '"disc.pack" = [1, 2]\n')
     axes, extra = load_grid(path)
     assert [(a.key, a.values) for a in axes] == [("loss", ("nonsat", "rpgan")), ("disc.pack", (1, 2))]
-    assert extra == {"seeds": [3, 5], "baseline": "loss=nonsat"}
+    assert extra == {"seeds": [3, 5], "baseline": "loss=nonsat", "points": []}
     assert parse_seeds(extra["seeds"]) == [3, 5] and parse_seeds("3") == [0, 1, 2] and parse_seeds("4,7") == [4, 7]
     for bad in ("0", "a", "1,1", "-1,2"):
         with pytest.raises(ConfigError):
@@ -143,6 +143,29 @@ def test_grid_file_and_seeds(tmp_path):
     path.write_text('[vary]\nloss = "nonsat"\n')
     with pytest.raises(ConfigError, match="list"):
         load_grid(path)
+
+
+def test_points_are_settings_given_whole_and_crossed_with_the_axes(tmp_path):
+    recipe, tuned = parse_point("lr_g=1e-4,lr_d=1e-4"), parse_point("lr_g=3e-4,lr_d=5e-5,gen.hidden=64,64")
+    assert tuned == {"lr_g": 3e-4, "lr_d": 5e-5, "gen.hidden": (64, 64)}  # a list value keeps its commas
+    points = expand([parse_vary("loss=nonsat,rpgan")], [recipe, tuned])
+    assert [p.label for p in points] == ["lr_g=0.0001 lr_d=0.0001 loss=nonsat", "lr_g=0.0001 lr_d=0.0001 loss=rpgan",
+                                         "lr_g=0.0003 lr_d=5e-05 gen.hidden=64+64 loss=nonsat",
+                                         "lr_g=0.0003 lr_d=5e-05 gen.hidden=64+64 loss=rpgan"]
+    assert points[3].given({"data": "ring8"}) == {"data": "ring8", "lr_g": 3e-4, "lr_d": 5e-5, "loss": "rpgan",
+                                                  "options": {"gen": {"hidden": (64, 64)}}}
+    assert [p.label for p in expand([], [recipe, tuned])][0] == "lr_g=0.0001 lr_d=0.0001"
+    for bad, words in [("lr_g", "KEY=VALUE"), ("seed=3", "--seeds"), ("steps=ten", "steps"), ("foo=1", "run setting")]:
+        with pytest.raises(ConfigError, match=words):
+            parse_point(bad)
+    with pytest.raises(ConfigError, match="both in a --point and --vary"):
+        expand([parse_vary("lr_g=1e-4,2e-4")], [recipe])
+    with pytest.raises(ConfigError, match="the same"):
+        expand([], [recipe, dict(recipe)])
+    path = tmp_path / "grid.toml"
+    path.write_text('seeds = 2\n[[points]]\nlr_g = 1e-4\n[[points]]\nlr_g = 3e-4\n"disc.pack" = 2\n')
+    axes, extra = load_grid(path)
+    assert axes == [] and extra["points"] == [{"lr_g": 1e-4}, {"lr_g": 3e-4, "disc.pack": 2}]
 
 
 def test_core_shares_are_disjoint_and_never_more_than_the_cores():
@@ -160,6 +183,22 @@ TINY = ["--data", "ring8", "--set", "gen.hidden=16,16", "--set", "disc.hidden=16
 
 def sweep_command(out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "ganforge", "sweep", *TINY, "--vary", "loss=nonsat,rpgan", "--out", str(out), *extra]
+
+
+def test_a_sweep_of_points_runs_each_point_with_its_settings_and_continues_as_one_plan(tmp_path):
+    out = tmp_path / "points"
+    cmd = [sys.executable, "-m", "ganforge", "sweep", *TINY, "--steps", "30", "--seeds", "1", "--point",
+           "lr_g=1e-3,lr_d=1e-3", "--point", "lr_g=2e-3,disc.hidden=8,8", "--out", str(out)]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr + done.stdout
+    first = json.loads((out / "runs" / "lr_g=0.001_lr_d=0.001" / "seed-0" / "config.json").read_text())["config"]
+    second = json.loads((out / "runs" / "lr_g=0.002_disc.hidden=8+8" / "seed-0" / "config.json").read_text())["config"]
+    assert (first["lr_g"], first["lr_d"], second["lr_g"], second["lr_d"]) == (1e-3, 1e-3, 2e-3, 2e-4)
+    assert second["options"]["disc"]["hidden"] == [8, 8]
+    assert set(json.loads((out / "summary.json").read_text())["summary"]) == {
+        "lr_g=0.001 lr_d=0.001", "lr_g=0.002 disc.hidden=8+8"}
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "2 already finished" in again.stderr, again.stderr
 
 
 @pytest.mark.slow

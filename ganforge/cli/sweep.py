@@ -50,7 +50,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vary", action="append", default=[], metavar="KEY=V1,V2",
                    help="a setting or component option and its values, e.g. loss=nonsat,rpgan, lr_g=1e-4,2e-4 or "
                         "disc.pack=1,2 (repeatable: every combination runs)")
-    p.add_argument("--grid", metavar="FILE", help="a TOML file with a [vary] table of lists (and seeds, baseline)")
+    p.add_argument("--point", action="append", default=[], metavar="KEY=V,KEY=V",
+                   help="one setting given whole, e.g. a tuned trial's lr_g=3e-4,lr_d=1e-4 against the recipe's "
+                        "lr_g=1e-4,lr_d=1e-4 (repeatable; each is crossed with the --vary axes, if any)")
+    p.add_argument("--grid", metavar="FILE",
+                   help="a TOML file with a [vary] table of lists and/or [[points]] tables (and seeds, baseline)")
     p.add_argument("--seeds", metavar="N|S1,S2", help="seeds per setting: a count (0..N-1) or a list (default 3)")
     p.add_argument("--metric", dest="metrics", action="append", metavar="NAME",
                    help="metric to evaluate each trial with (repeatable; default: every one that applies)")
@@ -77,7 +81,7 @@ def handle(args: argparse.Namespace) -> int:
     from ganforge.errors import UsageError
     from ganforge.plugins import load_registry
     from ganforge.resolve import resolve_settings
-    from ganforge.sweep.grid import find_point, load_grid, parse_seeds, parse_vary
+    from ganforge.sweep.grid import find_point, load_grid, parse_point, parse_seeds, parse_vary
     from ganforge.sweep.plan import SweepFolder, SweepPlan
     from ganforge.sweep.runner import Trial, core_slices
 
@@ -90,16 +94,18 @@ def handle(args: argparse.Namespace) -> int:
     for name in args.metrics or []:
         registry.get("metric", name)
     axes = [parse_vary(text) for text in args.vary]
+    given_points = [parse_point(text) for text in args.point]
     extra: dict = {}
     if args.grid:
         grid_axes, extra = load_grid(args.grid)
         axes = [*grid_axes, *axes]
+        given_points = [*extra.pop("points", []), *given_points]
     seeds = parse_seeds(args.seeds if args.seeds is not None else extra.get("seeds", 3))
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     slices = core_slices(args.workers)
     base = given_from_args(args, registry)
-    plan = SweepPlan(base, axes, seeds, list(args.metrics or []), args.n)
+    plan = SweepPlan(base, axes, seeds, list(args.metrics or []), args.n, given_points)
     points = plan.points
     baseline_text = args.baseline or extra.get("baseline")
     baseline = find_point(points, baseline_text) if baseline_text else points[0]

@@ -69,6 +69,36 @@ def parse_vary(text: str) -> Axis:
     return make_axis(key, parsed)
 
 
+def parse_point(text: str) -> dict[str, Any]:
+    """``--point lr_g=1e-4,lr_d=2e-4``: one setting given whole, for comparing configurations
+    that differ in several keys at once (a tuned trial against the recipe) without crossing
+    every key's values. A part without ``=`` continues the previous value: ``gen.hidden=256,512``."""
+    pairs: list[list[str]] = []
+    for part in text.split(","):
+        if "=" in part:
+            key, _, value = part.partition("=")
+            pairs.append([key.strip(), value.strip()])
+        elif pairs and part.strip():
+            pairs[-1][1] += "," + part.strip()
+        else:
+            raise ConfigError(f"--point expects KEY=VALUE,... (e.g. lr_g=1e-4,lr_d=2e-4), got {text!r}")
+    return make_point({key: parse_value(value) for key, value in pairs} if pairs else {}, f"--point {text}")
+
+
+def make_point(values: dict[str, Any], where: str) -> dict[str, Any]:
+    """A point's settings, checked as ``--vary`` checks its keys and values."""
+    if not values:
+        raise ConfigError(f"{where}: give at least one KEY=VALUE")
+    for key, value in values.items():
+        check_key(key)
+        if "." not in key:
+            try:
+                check_type(key, value)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: {exc}") from None
+    return dict(values)
+
+
 def make_axis(key: str, values: tuple[Any, ...] | list[Any]) -> Axis:
     values = tuple(values)
     if not values:
@@ -86,8 +116,9 @@ def make_axis(key: str, values: tuple[Any, ...] | list[Any]) -> Axis:
 
 def load_grid(path: str | Path) -> tuple[list[Axis], dict[str, Any]]:
     """A TOML grid file: a ``[vary]`` table of lists (``loss = ["nonsat", "rpgan"]``,
-    ``"disc.pack" = [1, 2]``) and optionally ``seeds`` (a count or a list) and ``baseline``.
-    Returns the axes and the other keys."""
+    ``"disc.pack" = [1, 2]``) and/or ``[[points]]`` tables (settings given whole, as ``--point``),
+    and optionally ``seeds`` (a count or a list) and ``baseline``. Returns the axes and the other
+    keys (``points`` checked)."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -95,12 +126,18 @@ def load_grid(path: str | Path) -> tuple[list[Axis], dict[str, Any]]:
         raise ConfigError(f"grid file {path} does not exist; check the --grid path") from None
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read grid file {path}: {exc}") from None
-    vary = raw.pop("vary", None)
-    if not isinstance(vary, dict) or not vary:
-        raise ConfigError(f"{path}: a grid file needs a [vary] table of lists, e.g. loss = [\"nonsat\", \"rpgan\"]")
-    unknown = sorted(set(raw) - {"seeds", "baseline"})
+    vary = raw.pop("vary", {})
+    points = raw.get("points", [])
+    if not isinstance(vary, dict) or not (vary or points):
+        raise ConfigError(f"{path}: a grid file needs a [vary] table of lists, e.g. loss = [\"nonsat\", \"rpgan\"], "
+                          f"or [[points]] tables")
+    if not isinstance(points, list) or not all(isinstance(p, dict) for p in points):
+        raise ConfigError(f"{path}: points must be [[points]] tables of KEY = VALUE")
+    raw["points"] = [make_point(_flatten(p), f"{path}: points[{i}]") for i, p in enumerate(points)]
+    unknown = sorted(set(raw) - {"seeds", "baseline", "points"})
     if unknown:
-        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; a grid file holds [vary], seeds and baseline")
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(unknown)}; a grid file holds [vary], [[points]], seeds "
+                          f"and baseline")
     axes = []
     for key, values in _flatten(vary).items():
         check_key(key)
@@ -179,12 +216,22 @@ class Point:
         return merged
 
 
-def expand(axes: list[Axis]) -> list[Point]:
-    """Every combination, the first axis varying slowest."""
+def expand(axes: list[Axis], points: list[dict[str, Any]] | None = None) -> list[Point]:
+    """Every combination, the first axis varying slowest; with ``points`` (``--point``), every
+    point crossed with every combination of the axes."""
     keys = [a.key for a in axes]
     if len(set(keys)) != len(keys):
         raise ConfigError(f"--vary names a key twice ({', '.join(keys)}); give each key once with all its values")
-    return [Point(tuple(zip(keys, combo, strict=True))) for combo in itertools.product(*(a.values for a in axes))]
+    combos = [tuple(zip(keys, combo, strict=True)) for combo in itertools.product(*(a.values for a in axes))]
+    if not points:
+        return [Point(combo) for combo in combos]
+    shared = sorted({k for p in points for k in p} & set(keys))
+    if shared:
+        raise ConfigError(f"{', '.join(shared)} is both in a --point and --vary; give it in one of them")
+    out = [Point(tuple(point.items()) + combo) for point in points for combo in combos]
+    if len({p.label for p in out}) != len(out):
+        raise ConfigError("two --point settings are the same; give each once")
+    return out
 
 
 def _normal(pair: str) -> str:

@@ -35,20 +35,24 @@ class SweepPlan:
     seeds: list[int]
     metrics: list[str] = field(default_factory=list)
     n: int | None = None
+    given_points: list[dict[str, Any]] = field(default_factory=list)  # --point, each crossed with the axes
 
     @property
     def points(self) -> list[Point]:
-        return expand(self.axes)
+        return expand(self.axes, self.given_points)
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps({"version": VERSION, "base": self.base,
-                                      "axes": [{"key": a.key, "values": list(a.values)} for a in self.axes],
-                                      "seeds": self.seeds, "metrics": self.metrics, "n": self.n}))
+        plan = {"version": VERSION, "base": self.base,
+                "axes": [{"key": a.key, "values": list(a.values)} for a in self.axes],
+                "seeds": self.seeds, "metrics": self.metrics, "n": self.n}
+        if self.given_points:  # absent otherwise: the plans of earlier sweeps stay equal to their commands'
+            plan["points"] = self.given_points
+        return json.loads(json.dumps(plan))
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> SweepPlan:
         return cls(dict(raw["base"]), [Axis(a["key"], tuple(a["values"])) for a in raw["axes"]],
-                   list(raw["seeds"]), list(raw.get("metrics") or []), raw.get("n"))
+                   list(raw["seeds"]), list(raw.get("metrics") or []), raw.get("n"), list(raw.get("points") or []))
 
 
 class SweepFolder:
