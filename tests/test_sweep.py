@@ -79,6 +79,18 @@ def test_comparison_is_welchs_t_mann_whitney_and_a_bootstrap_of_the_difference(r
     assert (c.low, c.high) == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high), rel=1e-9)
 
 
+def test_a_baseline_without_spread_is_compared_quietly_and_as_scipy_does():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the sweep's table is printed for a user: no scipy warnings
+        got = stats.compare([12.0, 13.0, 14.0, 12.0, 13.0], [25.0] * 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = sps.ttest_ind([12.0, 13.0, 14.0, 12.0, 13.0], [25.0] * 5, equal_var=False)
+    assert got.welch_p == pytest.approx(want.pvalue) and got.welch_p < 1e-4
+
+
 def test_degenerate_samples_give_no_interval_rather_than_a_wrong_one():
     one = stats.summarize([3.0])
     assert one.n == 1 and one.mean == 3.0 and math.isnan(one.sem) and math.isnan(one.low)
