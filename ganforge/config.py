@@ -54,6 +54,7 @@ class RunConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | str = 0  # "auto" or 0: measured
+    thread_invariant: bool = False
     out: str | None = None
     log_every: int = 100
     sample_every: int = 1000
@@ -148,6 +149,7 @@ class ResolvedConfig:
     seed: int
     device: str
     threads: int  # 0: auto
+    thread_invariant: bool
     out: str
     log_every: int
     sample_every: int

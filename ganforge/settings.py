@@ -158,6 +158,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("device", "str", "auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda")),
     Setting("threads", "threads", 0, "CPU threads: auto (the fastest measured, re-checked as load changes) or N",
             default_text="auto", example='"auto"'),
+    Setting("thread_invariant", "bool", False, "convolutional networks too train bit-identically at any thread "
+            "count: convolutions take torch's im2col + GEMM path, not oneDNN (several times slower; the mlp "
+            "networks are invariant without it)"),
     Setting("out", "str", None, "run folder", default_text="runs/DATA-GEN-LOSS-TIME", example='"runs/mine"',
             valid="a folder"),
     # -- what it writes -------------------------------------------------------------------------

@@ -173,5 +173,6 @@ def test_an_old_run_record_still_reads_and_resolves(registry):
 
     config = resolve_settings(RunConfig.from_dict(old), registry)
     assert config.betas == (0.5, 0.999) and config.options == {"gen": {"hidden": [8]}} and config.out == "runs/x"
-    added = {"augment": [], "augment_p": 1.0, "augment_target": 0.6, "augment_ramp": 100_000}  # their defaults
+    added = {"augment": [], "augment_p": 1.0, "augment_target": 0.6, "augment_ramp": 100_000,  # their defaults
+             "thread_invariant": False}
     assert json.loads(json.dumps(config.to_dict())) == {**old, **added, "options": {"gen": {"hidden": [8]}}}

@@ -11,8 +11,9 @@ differentiate D's input gradient): plain convolutions, LeakyReLU, average poolin
 
 Thread invariance: unlike the mlp networks (fixed-order GEMMs), these train bit-identically
 only for a fixed thread count. oneDNN, torch's CPU convolution, sums the weight gradients in an
-order that depends on the number of threads; with ``torch.backends.mkldnn.enabled = False`` the
-im2col + GEMM path is invariant, but several times slower on the residual networks.
+order that depends on the number of threads; ``--thread-invariant`` sends a run's convolutions
+through torch's im2col + GEMM path (:class:`ganforge.runtime.threads.ThreadTuner`), which is
+invariant, but several times slower on the residual networks.
 """
 
 from __future__ import annotations

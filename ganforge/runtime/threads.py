@@ -16,6 +16,11 @@ count at no measured cost; ``import ganforge`` asks for it (``ganforge/__init__.
 can run a GEMM). ganforge's own kernels and torch's fused Adam are thread-count invariant by
 construction; torch's CPU BatchNorm is not (its reductions depend on the thread count), so
 ganforge's networks use :class:`ganforge.nn.BatchNorm1d`, which is.
+
+Convolutions are the exception: oneDNN, torch's CPU convolution, sums weight gradients in an order
+that depends on the thread count. ``--thread-invariant`` sends them through torch's own im2col +
+GEMM path for the run (``torch.backends.mkldnn.enabled = False``), which is invariant and several
+times slower; without it a convolutional run is reproducible at a fixed ``--threads N`` only.
 """
 
 from __future__ import annotations
@@ -95,6 +100,7 @@ class ThreadTuner:
     """
 
     requested: int = 0  # 0: auto
+    invariant_convolutions: bool = False  # --thread-invariant: convolutions off oneDNN for the run
     probe_steps: int = 6
     period_s: float = 30.0
     jump: float = 1.5  # re-probe when the recent median step time exceeds the chosen one by this
@@ -109,9 +115,13 @@ class ThreadTuner:
     _chosen_time: float = 0.0
     _last: float = 0.0
     _settled_at: float = 0.0
+    _onednn_before: bool | None = None
 
     def start(self) -> None:
         self._previous = torch.get_num_threads()
+        if self.invariant_convolutions:
+            self._onednn_before = torch.backends.mkldnn.enabled
+            torch.backends.mkldnn.enabled = False
         cores = available_cores()
         if self.requested:
             self._set(self.requested)
@@ -126,9 +136,12 @@ class ThreadTuner:
         self._last = self.clock()
 
     def restore(self) -> None:
-        """Give torch back the thread count it had before :meth:`start`."""
+        """Give torch back the thread count (and the convolution path) it had before :meth:`start`."""
         if self._previous:
             torch.set_num_threads(self._previous)
+        if self._onednn_before is not None:
+            torch.backends.mkldnn.enabled = self._onednn_before
+            self._onednn_before = None
 
     @property
     def probing(self) -> bool:

@@ -85,7 +85,7 @@ class Trainer:
         self.step = self.start_step = 0
         self.pictures = Pictures(self.folder, self.data, c.z_dim, c.seed, self.device)
         self.fixed_noise, self.real_preview = self.pictures.noise, self.pictures.real
-        self.threads = ThreadTuner(requested=c.threads)
+        self.threads = ThreadTuner(requested=c.threads, invariant_convolutions=c.thread_invariant)
         self.window = LossWindow(self.device)
         self.logs: dict[str, Any] = {}
         self.run = Run(self)
