@@ -120,8 +120,8 @@ class ThreadTuner:
     def start(self) -> None:
         self._previous = torch.get_num_threads()
         if self.invariant_convolutions:
-            self._onednn_before = torch.backends.mkldnn.enabled
-            torch.backends.mkldnn.enabled = False
+            self._onednn_before = bool(torch.backends.mkldnn.enabled)
+            torch.backends.mkldnn.enabled = False  # type: ignore[assignment]  # torch's documented switch
         cores = available_cores()
         if self.requested:
             self._set(self.requested)
@@ -140,7 +140,7 @@ class ThreadTuner:
         if self._previous:
             torch.set_num_threads(self._previous)
         if self._onednn_before is not None:
-            torch.backends.mkldnn.enabled = self._onednn_before
+            torch.backends.mkldnn.enabled = self._onednn_before  # type: ignore[assignment]
             self._onednn_before = None
 
     @property
