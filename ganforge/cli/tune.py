@@ -145,8 +145,8 @@ def _optimize_until_done(study, optuna, trials: int, optimize, console) -> None:
     State = optuna.trial.TrialState
     told = False
     while True:
-        count = {state: len(study.get_trials(deepcopy=False, states=(state,)))
-                 for state in (State.COMPLETE, State.PRUNED, State.RUNNING, State.WAITING)}
+        states = [t.state for t in study.get_trials(deepcopy=False)]
+        count = {state: states.count(state) for state in (State.COMPLETE, State.PRUNED, State.RUNNING, State.WAITING)}
         finished = count[State.COMPLETE] + count[State.PRUNED]
         if finished >= trials:
             return

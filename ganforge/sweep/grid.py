@@ -69,20 +69,27 @@ def parse_vary(text: str) -> Axis:
     return make_axis(key, parsed)
 
 
+def parse_pairs(text: str, flag: str) -> dict[str, Any]:
+    """``lr_g=1e-4,gen.hidden=256,512`` -> ``{"lr_g": 0.0001, "gen.hidden": (256, 512)}``, values
+    read as ``--set`` reads them. A part without ``=`` continues the value before it, so a list
+    keeps its commas. ``flag`` names the option in the message for a malformed text."""
+    pairs: list[list[str]] = []
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        if sep and key.strip() and value.strip():
+            pairs.append([key.strip(), value.strip()])
+        elif pairs and not sep and part.strip():
+            pairs[-1][1] += "," + part.strip()
+        else:
+            raise ConfigError(f"{flag} expects KEY=VALUE,... (e.g. lr_g=1e-4,lr_d=2e-4), got {text!r}")
+    return {key: parse_value(value) for key, value in pairs}
+
+
 def parse_point(text: str) -> dict[str, Any]:
     """``--point lr_g=1e-4,lr_d=2e-4``: one setting given whole, for comparing configurations
     that differ in several keys at once (a tuned trial against the recipe) without crossing
-    every key's values. A part without ``=`` continues the previous value: ``gen.hidden=256,512``."""
-    pairs: list[list[str]] = []
-    for part in text.split(","):
-        if "=" in part:
-            key, _, value = part.partition("=")
-            pairs.append([key.strip(), value.strip()])
-        elif pairs and part.strip():
-            pairs[-1][1] += "," + part.strip()
-        else:
-            raise ConfigError(f"--point expects KEY=VALUE,... (e.g. lr_g=1e-4,lr_d=2e-4), got {text!r}")
-    return make_point({key: parse_value(value) for key, value in pairs} if pairs else {}, f"--point {text}")
+    every key's values."""
+    return make_point(parse_pairs(text, "--point"), f"--point {text}")
 
 
 def make_point(values: dict[str, Any], where: str) -> dict[str, Any]:

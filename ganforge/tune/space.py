@@ -13,7 +13,7 @@ from typing import Any
 from ganforge.config import parse_value
 from ganforge.errors import ConfigError
 from ganforge.settings import SETTING
-from ganforge.sweep.grid import Axis, check_key
+from ganforge.sweep.grid import Axis, check_key, parse_pairs
 
 
 @dataclass(frozen=True)
@@ -85,20 +85,13 @@ def parse_enqueue(text: str, params: list[Param]) -> dict[str, Any]:
     """``lr_g=1e-4,lr_d=1e-4`` -> ``{"lr_g": 0.0001, "lr_d": 0.0001}``: values of searched keys
     (a key not given is drawn by the sampler as usual)."""
     searched = {p.key: p for p in params}
-    values: dict[str, Any] = {}
-    for part in (part.strip() for part in text.split(",")):
-        key, sep, value = part.partition("=")
-        key = key.strip()
-        if not sep or not key or not value.strip():
-            raise ConfigError(f"--enqueue expects KEY=VALUE,... of searched keys (e.g. lr_g=1e-4,lr_d=1e-4), "
-                              f"got {text!r}")
+    values = parse_pairs(text, "--enqueue")
+    for key, value in values.items():
         if key not in searched:
             raise ConfigError(f"--enqueue {key}: not a searched key; searched: {', '.join(searched)}")
-        parsed = parse_value(value.strip())
         param = searched[key]
-        if param.kind == "choice" and parsed not in param.choices:
+        if param.kind == "choice" and value not in param.choices:
             raise ConfigError(f"--enqueue {key}={value}: not one of its choices ({', '.join(map(str, param.choices))})")
-        if param.kind != "choice" and not (isinstance(parsed, (int, float)) and param.low <= parsed <= param.high):
+        if param.kind != "choice" and not (isinstance(value, (int, float)) and param.low <= value <= param.high):
             raise ConfigError(f"--enqueue {key}={value}: outside its range [{param.low:g}, {param.high:g}]")
-        values[key] = parsed
     return values
