@@ -9,6 +9,7 @@
 - ``floor``: only the matrix products one step needs, at the step's shapes, plus one fused Adam
   update of all parameters. Nothing that trains the same networks can beat it by more than noise.
 
+The same three for DCGAN at 28x28 (``baseline_dcgan_step`` against the Trainer with ``gen="dcgan"``).
 Both real steps draw their batches from the same bundled MNIST digits.
 """
 
@@ -61,17 +62,51 @@ def baseline_step(batch: int) -> Callable[[], None]:
     return step
 
 
+def baseline_dcgan_step(batch: int, width: int = 64) -> Callable[[], None]:
+    """A DCGAN step on 28x28 MNIST as tutorials write it (PyTorch's DCGAN example): ``nn.Sequential``
+    networks of the same shapes as ganforge's built-in ``dcgan`` pair, ``BCEWithLogitsLoss``, torch's
+    default Adam, D called on real and on fake, D's gradients left on in the G step."""
+    torch.manual_seed(0)
+    top = 2 * width
+    g = nn.Sequential(nn.Linear(100, top * 7 * 7, bias=False), nn.Unflatten(1, (top, 7, 7)), nn.BatchNorm2d(top),
+                      nn.ReLU(), nn.ConvTranspose2d(top, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+                      nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Tanh())
+    d = nn.Sequential(nn.Conv2d(1, width, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(width, top, 4, 2, 1),
+                      nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(top * 7 * 7, 1))
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    bce = nn.BCEWithLogitsLoss()
+    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
+    batches = mnist_batches(batch)
+
+    def step() -> None:
+        real = next(batches)
+        fake = g(torch.randn(batch, 100))
+        opt_d.zero_grad()
+        d_loss = bce(d(real), ones) + bce(d(fake.detach()), zeros)
+        d_loss.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        g_loss = bce(d(fake), ones)
+        g_loss.backward()
+        opt_g.step()
+
+    return step
+
+
 def ganforge_trainer(batch: int, out: Path, *, hooks: bool = True, threads: int = 0,
-                     precision: str = "fp32") -> Trainer:
-    """A started Trainer on the bare tutorial networks; drive it with ``trainer.train(n)``."""
+                     precision: str = "fp32", gen: str = "mlp") -> Trainer:
+    """A started Trainer on the bare tutorial networks (``gen="mlp"``) or the built-in DCGAN pair
+    (``gen="dcgan"``); drive it with ``trainer.train(n)``."""
     from rich.console import Console
 
     from ganforge.cli.progress import ProgressDisplay
     from ganforge.plugins import build_registry, get_plugin_manager
 
-    config = RunConfig(gen="mlp", loss="nonsat", data="mnist", steps=10**9, batch_size=batch, out=str(out),
+    options = {"disc": {"dropout": 0.0, "mbstd": False}} if gen == "mlp" else {}
+    config = RunConfig(gen=gen, loss="nonsat", data="mnist", steps=10**9, batch_size=batch, out=str(out),
                        threads=threads, ema=0.0, log_every=100, sample_every=0, ckpt_every=0, precision=precision,
-                       options={"disc": {"dropout": 0.0, "mbstd": False}})
+                       options=options)
     extra = [ProgressDisplay(Console(file=io.StringIO(), force_terminal=True))] if hooks else []
     pm = get_plugin_manager(extra=extra)
     trainer = Trainer(config, registry=build_registry(pm), plugin_manager=pm)

@@ -8,6 +8,10 @@ Groups (the summary at the end prints the ratios, see conftest.py):
   against the bare :class:`ganforge.train.step.GanStep` it wraps, at one fixed thread count.
 - ``step ablation b64``: what each choice of the step is worth (Adam's form, one D pass or two).
 - ``step busy b64``: ganforge and the baseline alone and next to one CPU-bound competitor process.
+- ``step b64`` also holds ``ganforge_bf16``: the Trainer under ``--precision bf16`` against the same
+  fp32 tutorial loop (the step a user gets by asking for bf16).
+- ``dcgan step b64``: the built-in DCGAN pair at 28x28 through the real Trainer (fp32 and bf16)
+  against the DCGAN loop as tutorials write it (``baseline_dcgan_step``).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import sys
 
 import pytest
 import torch
-from gan_steps import ablation_step, baseline_step, floor_step, ganforge_trainer
+from gan_steps import ablation_step, baseline_dcgan_step, baseline_step, floor_step, ganforge_trainer
 
 QUICK = os.environ.get("GANFORGE_BENCH_QUICK") == "1"  # CI smoke run: fewer rounds
 WARMUP_STEPS = 40  # the thread tuner's first measurements happen here, as in any run
@@ -49,18 +53,35 @@ def ganforge_step(batch, tmp_path, **kwargs):  # type: ignore[no-untyped-def]
     return trainer, lambda: trainer.train(1)
 
 
-@pytest.mark.parametrize("variant", ["baseline", "ganforge", "floor"])
-@pytest.mark.parametrize("batch", [64, 256, 1024])
+STEP_CASES = [(b, v) for b in (64, 256, 1024) for v in ("baseline", "ganforge", "floor")] + [(64, "ganforge_bf16")]
+
+
+@pytest.mark.parametrize(("batch", "variant"), STEP_CASES)
 def test_step(benchmark, batch, variant, tmp_path):
     benchmark.group = f"step b{batch}"
-    if variant == "ganforge":
-        trainer, step = ganforge_step(batch, tmp_path)
+    if variant.startswith("ganforge"):
+        precision = "bf16" if variant.endswith("bf16") else "fp32"
+        trainer, step = ganforge_step(batch, tmp_path, precision=precision)
         run(benchmark, step, batch)
         benchmark.extra_info["threads"] = trainer.threads.threads
         benchmark.extra_info["thread_choice"] = trainer.threads.reason
         trainer.stop()
     else:
         run(benchmark, baseline_step(batch) if variant == "baseline" else floor_step(batch), batch)
+
+
+@pytest.mark.parametrize("variant", ["baseline", "ganforge", "ganforge_bf16"])
+def test_dcgan_step(benchmark, variant, tmp_path):
+    """The built-in DCGAN pair through the real Trainer against the tutorial DCGAN loop, batch 64."""
+    benchmark.group = "dcgan step b64"
+    if variant == "baseline":
+        run(benchmark, baseline_dcgan_step(64), 64)
+        return
+    precision = "bf16" if variant.endswith("bf16") else "fp32"
+    trainer, step = ganforge_step(64, tmp_path, gen="dcgan", precision=precision)
+    run(benchmark, step, 64)
+    benchmark.extra_info["threads"] = trainer.threads.threads
+    trainer.stop()
 
 
 @pytest.mark.parametrize("variant", ["fp32", "bf16"])
