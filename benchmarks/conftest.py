@@ -46,6 +46,12 @@ def pytest_terminal_summary(terminalreporter, config):  # type: ignore[no-untype
     write = terminalreporter.write_line
     step_summary(groups, write)
     stack_targets_summary(groups, write)
+    dense_act_summary(groups, write)
+    targets_summary(groups, write)
+
+
+def dense_act_summary(groups: dict[str, dict[str, float]], write) -> None:  # type: ignore[no-untyped-def]
+    """Every variant of the op's cases against eager and the floor."""
     if not any(g.startswith(("stack", "layer", "cuda")) for g in groups):
         return
     write("")
@@ -143,3 +149,42 @@ def stack_targets_summary(groups: dict[str, dict[str, float]], write) -> None:  
         target = f"speedup >= {STACK_TARGET_VS_EAGER}" + ("" if "bf16" in group else f", overhead <= {TARGET_VS_FLOOR}")
         write(f"{group:24s} {t['eager'] / t['floor']:11.3f} {speedup:8.3f} {overhead:9.3f}  "
               + ("ok" if ok else f"(target: {target})"))
+
+
+def target_rows(groups: dict[str, dict[str, float]]) -> list[tuple[str, float, str, bool]]:
+    """The fused op's and the steps' targets as (what, measured ratio, target, met), from the
+    groups this run measured; a row whose variants were not all run is left out."""
+    rows: list[tuple[str, float, str, bool]] = []
+
+    def add(what: str, group: str, num: str, den: str, target: float, at_least: bool = True) -> None:
+        t = groups.get(group, {})
+        if {num, den} <= set(t):
+            ratio = t[num] / t[den]
+            rows.append((what, ratio, (">= " if at_least else "<= ") + f"{target}",
+                         ratio >= target if at_least else ratio <= target))
+
+    for precision in ("fp32", "bf16"):
+        for batch in (64, 256):
+            add(f"stacks {precision} b{batch}: eager / fused", f"stack G+D b{batch} {precision}", "eager", "fused",
+                STACK_TARGET_VS_EAGER)
+    for batch in (64, 256):
+        add(f"stacks fp32 b{batch}: fused / floor", f"stack G+D b{batch} fp32", "fused", "floor", TARGET_VS_FLOOR,
+            at_least=False)
+    add("step b64: bf16 Trainer vs fp32 tutorial loop", "step b64", "baseline", "ganforge_bf16", BF16_STEP_TARGET)
+    add("dcgan step b64: Trainer (fp32) vs tutorial loop", "dcgan step b64", "baseline", "ganforge",
+        DCGAN_STEP_TARGET)
+    add("dcgan step b64: Trainer (bf16) vs tutorial loop", "dcgan step b64", "baseline", "ganforge_bf16",
+        DCGAN_STEP_TARGET)
+    return rows
+
+
+def targets_summary(groups: dict[str, dict[str, float]], write) -> None:  # type: ignore[no-untyped-def]
+    """One table of every target the run measured (``-k "stack or step or dcgan"`` measures all)."""
+    rows = target_rows(groups)
+    if not rows:
+        return
+    write("")
+    write("targets (ratios within this run, min time over rounds)")
+    write(f"{'what':50s} {'measured':>9s} {'target':>8s}")
+    for what, ratio, target, met in rows:
+        write(f"{what:50s} {ratio:9.3f} {target:>8s}  {'ok' if met else 'MISSED'}")
