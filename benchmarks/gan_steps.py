@@ -41,25 +41,7 @@ def baseline_step(batch: int) -> Callable[[], None]:
                       nn.ReLU(), nn.Linear(1024, 784), nn.Tanh())
     d = nn.Sequential(nn.Linear(784, 512), nn.LeakyReLU(0.2), nn.Linear(512, 256), nn.LeakyReLU(0.2),
                       nn.Linear(256, 1))
-    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    bce = nn.BCEWithLogitsLoss()
-    ones, zeros = torch.ones(batch, 1), torch.zeros(batch, 1)
-    batches = mnist_batches(batch)
-
-    def step() -> None:
-        real = next(batches).flatten(1)
-        fake = g(torch.randn(batch, 100))
-        opt_d.zero_grad()
-        d_loss = bce(d(real), ones) + bce(d(fake.detach()), zeros)
-        d_loss.backward()
-        opt_d.step()
-        opt_g.zero_grad()
-        g_loss = bce(d(fake), ones)
-        g_loss.backward()
-        opt_g.step()
-
-    return step
+    return tutorial_loop(g, d, batch, flatten=True)
 
 
 def baseline_dcgan_step(batch: int, width: int = 64) -> Callable[[], None]:
@@ -73,6 +55,12 @@ def baseline_dcgan_step(batch: int, width: int = 64) -> Callable[[], None]:
                       nn.ConvTranspose2d(width, 1, 4, 2, 1), nn.Tanh())
     d = nn.Sequential(nn.Conv2d(1, width, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(width, top, 4, 2, 1),
                       nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(top * 7 * 7, 1))
+    return tutorial_loop(g, d, batch, flatten=False)
+
+
+def tutorial_loop(g: nn.Module, d: nn.Module, batch: int, *, flatten: bool) -> Callable[[], None]:
+    """The step as tutorials write it, for any G and D: torch's default Adam, ``BCEWithLogitsLoss``,
+    D called on real and on fake, D's gradients left on in the G step, the fake batch reused."""
     opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
     bce = nn.BCEWithLogitsLoss()
@@ -81,6 +69,8 @@ def baseline_dcgan_step(batch: int, width: int = 64) -> Callable[[], None]:
 
     def step() -> None:
         real = next(batches)
+        if flatten:
+            real = real.flatten(1)
         fake = g(torch.randn(batch, 100))
         opt_d.zero_grad()
         d_loss = bce(d(real), ones) + bce(d(fake.detach()), zeros)
