@@ -91,20 +91,6 @@ def step_summary(groups: dict[str, dict[str, float]], write) -> None:  # type: i
             flag = "ok" if ok else f"(target: speedup >= {target}, overhead <= {STEP_FLOOR_TARGET})"
             write(f"{batch:6d} {t['baseline'] * 1e3:12.3f} {t['ganforge'] * 1e3:12.3f} {t['floor'] * 1e3:9.3f} "
                   f"{speedup:8.3f} {overhead:9.3f}  {flag}")
-    t = groups.get("step b64", {})
-    if {"baseline", "ganforge_bf16"} <= set(t):
-        speedup = t["baseline"] / t["ganforge_bf16"]
-        flag = "ok" if speedup >= BF16_STEP_TARGET else f"(target: >= {BF16_STEP_TARGET})"
-        write(f"--precision bf16 step at b64 against the fp32 tutorial loop: {t['ganforge_bf16'] * 1e3:.3f} ms, "
-              f"{speedup:.3f}x  {flag}")
-    t = groups.get("dcgan step b64", {})
-    if "baseline" in t:
-        for variant in ("ganforge", "ganforge_bf16"):
-            if variant in t:
-                speedup = t["baseline"] / t[variant]
-                flag = "ok" if speedup >= DCGAN_STEP_TARGET else f"(target: >= {DCGAN_STEP_TARGET})"
-                write(f"dcgan step b64, {variant} against the tutorial DCGAN loop ({t['baseline'] * 1e3:.2f} ms): "
-                      f"{t[variant] * 1e3:.2f} ms, {speedup:.3f}x  {flag}")
     t = groups.get("step overhead b64", {})
     if {"with_bookkeeping", "bare"} <= set(t):
         ratio = t["with_bookkeeping"] / t["bare"]
