@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,7 +150,7 @@ def plot(report: Report, path: Path) -> None:
         ax.set_visible(False)
     fig.suptitle(f"{len(report.trials)} trials; shaded: baseline ({report.baseline})", fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # shared-study workers may share one --out
     fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     tmp.replace(path)
