@@ -84,3 +84,25 @@ def test_keep_orders_checkpoints_by_step_number(tmp_path):
     for step in (9, 10, 100, 12_000_000):
         save_checkpoint(ckpt_dir, step, g, d, {}, keep=2)
     assert sorted(p.name for p in ckpt_dir.iterdir() if p.is_dir()) == ["step_0000100", "step_12000000"]
+
+
+def test_atomic_bytes_write_that_fails_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """The writer the sweep's summary picture goes through: a failure mid-write (a full disk)
+    leaves the previous picture whole and no temporary file beside it."""
+    import ganforge.run.checkpoint as ckpt_module
+    from ganforge.run.checkpoint import write_bytes_atomic
+
+    path = tmp_path / "summary.png"
+    write_bytes_atomic(path, b"old picture")
+
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt_module.os, "fsync", full_disk)
+    with pytest.raises(OSError):
+        write_bytes_atomic(path, b"new picture")
+    assert path.read_bytes() == b"old picture"
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.png"]
+    monkeypatch.undo()
+    write_bytes_atomic(path, b"new picture")
+    assert path.read_bytes() == b"new picture" and [p.name for p in tmp_path.iterdir()] == ["summary.png"]

@@ -80,10 +80,17 @@ def _weights(module: nn.Module) -> dict[str, torch.Tensor]:
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` so readers see the old or the new content, never half."""
+    write_bytes_atomic(path, text.encode())
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` as :func:`write_text_atomic` does: through a temporary name
+    that carries the process id (two processes may write one file: shared-study workers with one
+    ``--out``), fsynced, and removed again if the write fails."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with tmp.open("w") as fh:
-            fh.write(text)
+        with tmp.open("wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         crash_point(f"replace.{path.name}")

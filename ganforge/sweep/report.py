@@ -11,12 +11,11 @@ import csv
 import io
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ganforge.run.checkpoint import write_text_atomic
+from ganforge.run.checkpoint import write_bytes_atomic, write_text_atomic
 from ganforge.sweep import stats
 from ganforge.sweep.grid import Point
 from ganforge.sweep.trial import is_done, read_result
@@ -150,7 +149,7 @@ def plot(report: Report, path: Path) -> None:
         ax.set_visible(False)
     fig.suptitle(f"{len(report.trials)} trials; shaded: baseline ({report.baseline})", fontsize=9)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")  # shared-study workers may share one --out
-    fig.savefig(tmp, dpi=110, format="png")
+    png = io.BytesIO()
+    fig.savefig(png, dpi=110, format="png")
     plt.close(fig)
-    tmp.replace(path)
+    write_bytes_atomic(path, png.getvalue())
