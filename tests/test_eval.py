@@ -287,7 +287,8 @@ def test_eval_on_a_stacked_mnist_run_prints_modes_kl_and_their_floors(tmp_path, 
     assert main(["eval", str(out), "-n", "500", "--json", str(tmp_path / "s.json")]) == 0
     printed = capsys.readouterr().out
     for label in ("stacked-MNIST modes", "KL(modes || uniform)", "samples counted",
-                  "classifier accuracy (real digits)", "SWD"):
+                  "classifier accuracy (real digits)", "SWD", "of it: the channels' digit shares",
+                  "of it: dependence between channels", "rarest digit's share"):
         assert label in printed
     assert "stacked-modes: PacGAN's Table 2" in printed
     numbers = json.loads((tmp_path / "s.json").read_text())
@@ -296,6 +297,8 @@ def test_eval_on_a_stacked_mnist_run_prints_modes_kl_and_their_floors(tmp_path, 
     # three steps of training cover far fewer modes than 500 real stacks do
     assert numbers["metrics"]["modes"] < floor["modes"] and numbers["metrics"]["n"] == 500
     assert floor["classifier_accuracy"] > 0.95
+    for values in (numbers["metrics"], floor):  # the KL's two parts, each beside its floor
+        assert values["kl_channels"] + values["kl_dependence"] == pytest.approx(values["kl"], rel=1e-9)
 
     def no_reference(*args, **kwargs):
         raise AssertionError("stacked-modes reads no real reference set")

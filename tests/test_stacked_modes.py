@@ -13,7 +13,7 @@ from ganforge.data.mnist import MNIST
 from ganforge.data.stacked_mnist import StackedMNIST, mode_of
 from ganforge.errors import ConfigError
 from ganforge.metrics.base import EvalData
-from ganforge.metrics.stacked_modes import StackedModes, centre_digits, mode_stats
+from ganforge.metrics.stacked_modes import StackedModes, centre_digits, digit_stats, mode_stats
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,46 @@ def test_kl_is_scipy_relative_entropy_to_uniform(seed):
     counts = np.bincount(modes.numpy(), minlength=1000)
     assert stats["kl"] == pytest.approx(entropy(counts / n, np.full(1000, 1e-3)), rel=1e-9, abs=1e-12)
     assert stats["modes"] == (counts > 0).sum() and stats["n"] == n
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kl_parts_are_scipy_relative_entropies_and_sum_to_the_kl(seed):
+    """The channels' part against scipy's KL of each channel's shares to 1/10, the dependence
+    against scipy's KL of the joint to the product of the marginals; the two add up to the KL
+    to uniform (the chain rule), which nothing in the code forces."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(50, 30_000))
+    # channels skewed by a Dirichlet each, then a share of samples copying R's digit into G
+    shares = [rng.dirichlet(np.full(10, 10.0 ** rng.uniform(-1, 1))) for _ in range(3)]
+    digits = np.stack([rng.choice(10, size=n, p=p) for p in shares], 1)
+    copy = rng.random(n) < rng.uniform(0, 0.5)
+    digits[copy, 1] = digits[copy, 0]
+    stats = digit_stats(torch.from_numpy(digits))
+    marginals = [np.bincount(digits[:, c], minlength=10) / n for c in range(3)]
+    channels = sum(entropy(m, np.full(10, 0.1)) for m in marginals)
+    joint = np.bincount(digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2], minlength=1000) / n
+    product = np.einsum("i,j,k->ijk", *marginals).reshape(-1)
+    assert stats["kl_channels"] == pytest.approx(channels, rel=1e-9, abs=1e-12)
+    assert stats["kl_dependence"] == pytest.approx(entropy(joint, product), rel=1e-9, abs=1e-12)
+    assert stats["rarest_digit"] == pytest.approx(min(m.min() for m in marginals))
+    total = mode_stats(torch.from_numpy(digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]))["kl"]
+    assert stats["kl_channels"] + stats["kl_dependence"] == pytest.approx(total, rel=1e-9, abs=1e-12)
+
+
+def test_kl_parts_of_constructed_digit_sets():
+    every = torch.tensor([[m // 100, m // 10 % 10, m % 10] for m in range(1000)])
+    assert digit_stats(every) == {"kl_channels": 0.0, "kl_dependence": 0.0, "rarest_digit": 0.1}
+    # every channel uniform, but G's digit always equal to R's: all of the KL is dependence
+    tied = torch.tensor([[d, d, b] for d in range(10) for b in range(10)])
+    assert digit_stats(tied) == {"kl_channels": pytest.approx(0.0, abs=1e-12),
+                                 "kl_dependence": pytest.approx(math.log(10)), "rarest_digit": 0.1}
+    # independent channels, R never draws a 1: all of it is the channels' shares
+    no_ones = every[every[:, 0] != 1]
+    stats = digit_stats(no_ones)
+    assert stats["kl_channels"] == pytest.approx(math.log(10 / 9)) and stats["rarest_digit"] == 0.0
+    assert stats["kl_dependence"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="no samples"):
+        digit_stats(torch.empty(0, 3, dtype=torch.int64))
 
 
 @pytest.mark.parametrize("k", [1, 2, 37, 500, 999, 1000])
@@ -104,7 +144,8 @@ def test_32_pixel_stacks_are_read_at_their_centre(metric, stacked):
 def test_real_floor_is_the_metric_on_fresh_real_stacks(metric, stacked):
     fake = torch.zeros(400, 3, 28, 28)
     floor = metric.real_floor(eval_data(fake, stacked, seed=5))
-    assert floor is not None and set(floor) == {"modes", "kl", "n", "classifier_accuracy"}
+    assert floor is not None and set(floor) == {"modes", "kl", "kl_channels", "kl_dependence", "rarest_digit",
+                                                "n", "classifier_accuracy"}
     assert floor["n"] == 400 and 300 < floor["modes"] <= 400 and 0.9 < floor["classifier_accuracy"] <= 1
     assert metric.real_floor(eval_data(fake, stacked, seed=5)) == floor  # seeded
     assert metric.real_floor(eval_data(fake, stacked, seed=6)) != floor

@@ -7,7 +7,12 @@ Each channel of a generated stack is read by an MNIST classifier (the shipped Le
 - ``kl``: KL(p || uniform) = sum over p > 0 of p * log(p / 0.001), where p is the share of samples
   in each mode, as PacGAN's code computes it (0 for a perfect spread, log(1000) = 6.91 when every
   sample lands in one mode);
-- ``n``: the number of samples (PacGAN's protocol: 26,000, the data set's ``eval_samples``).
+- ``n``: the number of samples (PacGAN's protocol: 26,000, the data set's ``eval_samples``);
+- where the KL comes from, by the chain rule KL(p || U) = sum_c KL(p_c || U_10) + KL(p || p_R p_G p_B):
+  ``kl_channels``, the three channels' digit shares against 1/10 each (a generator that draws too
+  few 1s), and ``kl_dependence``, what the channels' digits say about each other (a generator
+  that pairs a red 3 with a green 5 too often); ``rarest_digit``, the smallest share of any digit
+  in any channel (0.1 for a perfect spread).
 
 Both numbers depend on N (a finite sample of a uniform distribution is not uniform: KL is about
 999 / (2N), 0.019 at 26,000), so the floor is the metric on as many fresh real stacks, which also
@@ -43,6 +48,33 @@ def mode_stats(modes: torch.Tensor, total: int = MODES) -> dict[str, float]:
     return {"modes": float(len(p)), "kl": max(kl, 0.0), "n": float(n)}
 
 
+def digit_stats(digits: torch.Tensor) -> dict[str, float]:
+    """``digits`` ``(N, 3)`` (R, G, B digits of N samples) -> the KL's two parts and the rarest digit.
+
+    Each part is computed on its own (the channels' KLs to 1/10, the joint's KL to the product of
+    its marginals), so their sum equals :func:`mode_stats`'s ``kl`` by the chain rule, not by
+    construction."""
+    n = len(digits)
+    if n == 0:
+        raise ValueError("no samples to count digits in")
+    shares = torch.stack([torch.bincount(digits[:, c].long(), minlength=10).double() / n for c in range(3)])
+    present = shares[shares > 0]
+    kl_channels = float((present * (present * 10).log()).sum())
+    joint = torch.bincount(mode_of(digits.long()), minlength=MODES).double() / n
+    product = (shares[0][:, None, None] * shares[1][None, :, None] * shares[2][None, None, :]).reshape(-1)
+    seen = joint > 0
+    kl_dependence = float((joint[seen] * (joint[seen] / product[seen]).log()).sum())
+    return {"kl_channels": max(kl_channels, 0.0), "kl_dependence": max(kl_dependence, 0.0),
+            "rarest_digit": float(shares.min())}
+
+
+def stacked_stats(digits: torch.Tensor) -> dict[str, float]:
+    """Everything the metric reports of digit triples ``(N, 3)``, the KL's parts right after it."""
+    stats = mode_stats(mode_of(digits))
+    n = stats.pop("n")
+    return stats | digit_stats(digits) | {"n": n}
+
+
 def centre_digits(stacks: torch.Tensor) -> torch.Tensor:
     """``(N, 3, H, W)`` stacks -> ``(3N, 1, 28, 28)`` single digits, R, G, B of each stack in turn;
     larger stacks (32 pixels: 2 of padding each side) are cropped to their centre."""
@@ -67,6 +99,9 @@ class StackedModes(Metric):
         "with a classifier trained on all of MNIST, ganforge with the shipped LeNet (its accuracy is the "
         "classifier_accuracy row); see docs/metrics.md for each table's protocol")
     labels: ClassVar[dict[str, str]] = {"modes": "stacked-MNIST modes", "kl": "KL(modes || uniform)",
+                                        "kl_channels": "  of it: the channels' digit shares",
+                                        "kl_dependence": "  of it: dependence between channels",
+                                        "rarest_digit": "rarest digit's share (0.1 even)",
                                         "n": "samples counted",
                                         "classifier_accuracy": "classifier accuracy (real digits)"}
 
@@ -96,7 +131,7 @@ class StackedModes(Metric):
     def compute(self, data: EvalData) -> dict[str, float]:
         if not isinstance(data.dataset, StackedMNIST):
             raise ConfigError("the stacked-modes metric needs the stacked-mnist data set (--data stacked-mnist)")
-        return mode_stats(mode_of(self.digits_of(data.fake)))
+        return stacked_stats(self.digits_of(data.fake))
 
     def real_floor(self, data: EvalData) -> dict[str, float] | None:
         """The metric on ``len(data.fake)`` fresh stacks of held-out real digits, and the classifier's
@@ -106,7 +141,7 @@ class StackedModes(Metric):
         rng = torch.Generator().manual_seed(data.seed + FLOOR_SEED_OFFSET)
         stacks, labels = data.dataset.sample_with_labels(len(data.fake), rng, split="test")
         read = self.digits_of(stacks)
-        stats = mode_stats(mode_of(read))
+        stats = stacked_stats(read)
         stats["classifier_accuracy"] = float((read == labels).double().mean())
         return stats
 

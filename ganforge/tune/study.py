@@ -20,7 +20,7 @@ GRACE_S = 20
 STUDY_FILE = "study.db"
 BEST_FILE = "best.toml"
 MAXIMIZED = {"modes", "high_quality", "precision", "recall", "density", "coverage", "is", "legible",
-             "stacked_modes", "accuracy"}
+             "stacked_modes", "accuracy", "rarest_digit"}
 """Metric keys where more is better; every other objective is minimised unless --direction says."""
 
 
