@@ -1,0 +1,63 @@
+"""scripts/stacked_digits.py, the look at a Stacked MNIST generator's digits quoted in
+docs/results.md: the picture's rows hold what the classifier read, the shares add up."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ganforge.cli.main import main
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "stacked_digits.py"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("stacked_digits", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_each_row_holds_the_digits_read_as_its_digit_and_the_last_the_near_misses(tmp_path):
+    script = _script()
+    n = 40
+    generator = torch.Generator().manual_seed(int(torch.randint(0, 2**31, ())))
+    read = torch.randint(0, 10, (n,), generator=generator)
+    probabilities = torch.rand(n, 10, generator=generator)
+    probabilities[torch.arange(n), read] = 2.0  # the argmax is the reading
+    digits = torch.rand(n, 1, 28, 28, generator=generator) * 2 - 1
+    out = tmp_path / "digits.png"
+    script.write_picture(digits, probabilities, read, 1, str(out))
+    grid = torch.tensor(np.array(Image.open(out)))[::2, ::2].float() / 127.5 - 1
+    assert grid.shape == (11 * 28, script.COLUMNS * 28)
+    for d in range(10):
+        first = (read == d).nonzero().squeeze(1)
+        tile = grid[28 * d: 28 * d + 28, :28]
+        expected = digits[first[0], 0] if len(first) else torch.full((28, 28), -1.0)
+        assert torch.allclose(tile, expected, atol=1 / 127.5)
+    near = probabilities[:, 1].masked_fill(read == 1, -1).argmax()
+    assert torch.allclose(grid[280:308, :28], digits[near, 0], atol=1 / 127.5)
+
+
+def test_the_script_reads_a_stacked_mnist_run(tmp_path):
+    run = tmp_path / "run"
+    assert main(["run", "--data", "stacked-mnist", "--gen", "dcgan", "--steps", "2", "--threads", "1",
+                 "--out", str(run), "--set", "gen.width=8", "--set", "disc.width=8"]) == 0
+    out = tmp_path / "digits.png"
+    done = subprocess.run([sys.executable, str(SCRIPT), str(run), "-n", "60", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stdout.splitlines() if line.startswith("channel ")]
+    assert [line.split(":")[0] for line in lines] == ["channel R", "channel G", "channel B"]
+    for line in lines:
+        shares = re.findall(r"(\d):\s*([\d.]+)", line.split(": ", 1)[1])
+        assert [int(d) for d, _ in shares] == list(range(10))
+        assert abs(sum(float(share) for _, share in shares) - 100) < 0.5
+    assert Image.open(out).size == (16 * 56, 11 * 56)
