@@ -8,7 +8,7 @@ import pytest
 
 from ganforge.cli.main import main
 from ganforge.errors import ConfigError
-from ganforge.metrics.lenet import RECORD, LeNetExtractor
+from ganforge.metrics.lenet import DIGIT_READER, FEATURES, RECORD, WEIGHTS_DIR, LeNetExtractor
 
 SMALL = ["--set", "gen.hidden=32,32", "--set", "disc.hidden=32,32", "--z-dim", "4"]
 
@@ -24,16 +24,33 @@ def test_shipped_extractor_is_accurate_on_held_out_digits():
     assert accuracy == pytest.approx(record["test_accuracy"], abs=1e-6)
 
 
-def test_damaged_extractor_weights_are_refused(tmp_path, monkeypatch):
+def test_stacked_modes_digit_reader_is_accurate_on_the_bundled_held_out_digits():
+    """The reader was trained on all of MNIST but those 1,000 digits: its recorded accuracy on them
+    must be what it scores now, and better than the extractor trained on 4,000 digits."""
+    from ganforge.data.mnist import MNIST
+
+    record = json.loads((WEIGHTS_DIR / f"{DIGIT_READER}.json").read_text())
+    assert record["test_accuracy"] >= 0.99 and record["n_train"] == 59_000
+    data = MNIST(root=None)
+    probs = LeNetExtractor(shipped=DIGIT_READER).probabilities(data.test)
+    accuracy = (probs.argmax(1) == data.test_labels).float().mean().item()
+    assert accuracy == pytest.approx(record["bundled_held_out_accuracy"], abs=1e-6)
+    assert accuracy > json.loads(RECORD.read_text())["test_accuracy"]
+
+
+@pytest.mark.parametrize("shipped", [FEATURES, DIGIT_READER])
+def test_damaged_extractor_weights_are_refused(tmp_path, monkeypatch, shipped):
+    import shutil
+
     import ganforge.metrics.lenet as lenet
 
-    bad = tmp_path / "lenet_mnist.safetensors"
-    data = bytearray(lenet.WEIGHTS.read_bytes())
+    data = bytearray((WEIGHTS_DIR / f"{shipped}.safetensors").read_bytes())
     data[-1] ^= 1
-    bad.write_bytes(bytes(data))
-    monkeypatch.setattr(lenet, "WEIGHTS", bad)
+    (tmp_path / f"{shipped}.safetensors").write_bytes(bytes(data))
+    shutil.copy(WEIGHTS_DIR / f"{shipped}.json", tmp_path)
+    monkeypatch.setattr(lenet, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(ConfigError, match="SHA-256"):
-        LeNetExtractor()
+        LeNetExtractor(shipped=shipped)
     with pytest.raises(ConfigError, match="not found"):
         LeNetExtractor(weights=str(tmp_path / "absent.safetensors"))
 
