@@ -187,6 +187,15 @@ def test_core_shares_are_disjoint_and_never_more_than_the_cores():
         core_slices(3, [0, 1])
 
 
+def test_the_values_a_sweep_compares_leave_out_what_describes_the_data():
+    from ganforge.sweep.trial import measured_values
+
+    result = {"metrics": {"modes": 7, "modes_total": 8, "reverse_kl": 0.5, "note": "text"},
+              "context_keys": ["modes_total"]}
+    assert measured_values(result) == {"modes": 7.0, "reverse_kl": 0.5}
+    assert measured_values({"metrics": {"modes_total": 8}}) == {"modes_total": 8.0}  # older eval.json
+
+
 # -- real sweeps ------------------------------------------------------------------------------------
 
 TINY = ["--data", "ring8", "--set", "gen.hidden=16,16", "--set", "disc.hidden=16,16", "--batch-size", "32",
@@ -207,8 +216,9 @@ def test_a_sweep_of_points_runs_each_point_with_its_settings_and_continues_as_on
     second = json.loads((out / "runs" / "lr_g=0.002_disc.hidden=8+8" / "seed-0" / "config.json").read_text())["config"]
     assert (first["lr_g"], first["lr_d"], second["lr_g"], second["lr_d"]) == (1e-3, 1e-3, 2e-3, 2e-4)
     assert second["options"]["disc"]["hidden"] == [8, 8]
-    assert set(json.loads((out / "summary.json").read_text())["summary"]) == {
-        "lr_g=0.001 lr_d=0.001", "lr_g=0.002 disc.hidden=8+8"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["summary"]) == {"lr_g=0.001 lr_d=0.001", "lr_g=0.002 disc.hidden=8+8"}
+    assert summary["metrics"] == ["modes", "high_quality", "reverse_kl"]  # not the mixture's mode total
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and "2 already finished" in again.stderr, again.stderr
 

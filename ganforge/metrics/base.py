@@ -110,6 +110,10 @@ class Metric:
     #: the name ``ganforge eval`` shows for each key ``compute`` returns; a key not named here
     #: shows as itself
     labels: ClassVar[dict[str, str]] = {}
+    #: keys ``compute`` returns that describe the data, not the generator (the modes a mixture
+    #: has): written beside the measurements for ``format``, never summarised or compared across
+    #: runs by a sweep or a search
+    context_keys: ClassVar[frozenset[str]] = frozenset()
 
     def applies_to(self, info: DataInfo, dataset: GanDataset | None) -> bool:
         return info.modality in self.modalities

@@ -107,6 +107,7 @@ class Modes(Metric):
                                  "std, -n 2500 and n_sigma 3")
     labels: ClassVar[dict[str, str]] = {"modes": "modes captured", "high_quality": "high-quality %",
                                         "reverse_kl": "reverse KL"}
+    context_keys: ClassVar[frozenset[str]] = frozenset({"modes_total"})
 
     def __init__(self, n_sigma: float = 3.0, min_count: int = 1) -> None:
         self.n_sigma, self.min_count = n_sigma, min_count

@@ -53,12 +53,14 @@ class EvalResult:
     extractor_description: str = ""
     comparable: dict[str, str] = field(default_factory=dict)
     """Per metric computed, what its numbers can be compared with (:func:`comparability`)."""
+    context_keys: list[str] = field(default_factory=list)
+    """Keys of ``values`` that describe the data, not the generator (``Metric.context_keys``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"step": self.step, "n_fake": self.n_fake, "n_real": self.n_real, "metrics": self.values,
                 "real_vs_real": self.floor, "skipped": self.skipped, "extractor": self.extractor,
                 "extractor_description": self.extractor_description, "comparable": self.comparable,
-                "metric_keys": self.keys}
+                "metric_keys": self.keys, "context_keys": self.context_keys}
 
 
 EXTRACTOR_OPTIONS = ("extractor", "weights")
@@ -256,6 +258,7 @@ def evaluate(generator: nn.Module, z_dim: int, dataset: GanDataset, registry: Re
         values = _compute(name, metric, data)
         result.values.update(values)
         result.keys[name] = list(values)
+        result.context_keys += [k for k in values if k in metric.context_keys]
         result.comparable[name] = comparability(metric, dataset, len(fake), result.extractor,
                                                 getattr(extractor, "comparable", "") or "")
     if floor and any(m.has_floor for m in built.values()):

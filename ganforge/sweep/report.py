@@ -18,7 +18,7 @@ from typing import Any
 from ganforge.run.checkpoint import write_bytes_atomic, write_text_atomic
 from ganforge.sweep import stats
 from ganforge.sweep.grid import Point
-from ganforge.sweep.trial import is_done, read_result
+from ganforge.sweep.trial import is_done, measured_values, read_result
 
 
 @dataclass
@@ -59,9 +59,7 @@ def collect(trials: list[tuple[Point, int, Path]]) -> tuple[list[TrialValues], l
         if not is_done(out):
             missing.append(str(out))
             continue
-        result = read_result(out)
-        values = {k: float(v) for k, v in result.get("metrics", {}).items() if isinstance(v, (int, float))}
-        found.append(TrialValues(point.label, seed, str(out), values))
+        found.append(TrialValues(point.label, seed, str(out), measured_values(read_result(out))))
     return found, missing
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ganforge.errors import UsageError
+from ganforge.sweep.trial import measured_values
 
 DEFAULT_STUDY = "sweep"
 CELL = "cell"  # user attribute: "POINT-SLUG/seed-S"
@@ -179,7 +180,7 @@ class SharedGrid:
             set_attr(taken.trial_id, "exit", returncode)
             self.study.tell(taken.number, state=TrialState.FAIL, skip_if_finished=True)
             return
-        values = {k: float(v) for k, v in record.get("metrics", {}).items() if isinstance(v, (int, float))}
+        values = measured_values(record)
         set_attr(taken.trial_id, "values", {k: (v if math.isfinite(v) else str(v)) for k, v in values.items()})
         self.study.tell(taken.number, 0.0, skip_if_finished=True)  # the value is unused: the metrics are above
 

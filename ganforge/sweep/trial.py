@@ -50,6 +50,14 @@ def read_result(out: Path) -> dict[str, Any]:
     return dict(json.loads((out / EVAL_FILE).read_text()))
 
 
+def measured_values(result: dict[str, Any]) -> dict[str, float]:
+    """An ``eval.json``'s numeric measurements, less the keys that describe the data (a mixture's
+    mode total): what a sweep summarises and compares."""
+    context = set(result.get("context_keys", ()))
+    return {k: float(v) for k, v in result.get("metrics", {}).items()
+            if isinstance(v, (int, float)) and k not in context}
+
+
 def run_trial(spec: TrialSpec) -> dict[str, Any]:
     """Train the trial's run to its last step (continuing a checkpoint when there is one), evaluate
     it and write ``eval.json``; a finished trial is read back, not rerun."""
