@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from ganforge.data.mnist import MNIST, load_idx_dir
+from ganforge.data.mnist import MNIST, images_to_tensor, load_idx_dir
 from ganforge.metrics.lenet import DIGIT_READER, FEATURES, WEIGHTS_DIR, LeNet, sha256
 
 
@@ -74,10 +74,6 @@ def load_all_mnist(src: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
             to_bytes(xt), yt.astype(np.int64))
 
 
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(images.astype(np.float32)).div_(127.5).sub_(1.0).unsqueeze(1)
-
-
 def all_mnist_split(src: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """MNIST's training digits minus the bundled held-out ones (matched pixel for pixel), its test
     digits, and how many training digits were left out."""
@@ -85,7 +81,8 @@ def all_mnist_split(src: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor
     bundled = np.round((MNIST(root=None).test.numpy() + 1) * 127.5).astype(np.uint8)
     held_out = {row.tobytes() for row in bundled.reshape(len(bundled), -1)}
     keep = np.array([row.tobytes() not in held_out for row in x.reshape(len(x), -1)])
-    return to_tensor(x[keep]), torch.from_numpy(y[keep]), to_tensor(xt), torch.from_numpy(yt), int((~keep).sum())
+    return (images_to_tensor(x[keep]), torch.from_numpy(y[keep]), images_to_tensor(xt), torch.from_numpy(yt),
+            int((~keep).sum()))
 
 
 def train(epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,

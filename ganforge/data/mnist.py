@@ -81,7 +81,7 @@ def load_idx_dir(root: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray | N
     return splits
 
 
-def _to_tensor(images: np.ndarray) -> torch.Tensor:
+def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     """uint8 (N, H, W) -> float32 (N, 1, H, W) in [-1, 1], the range tanh generators produce."""
     return torch.from_numpy(images.astype(np.float32)).div_(127.5).sub_(1.0).unsqueeze(1)
 
@@ -113,4 +113,4 @@ class MNIST(TensorDataset):
         self.test_labels = torch.from_numpy(test[1]) if test[1] is not None else None
         h, w = train[0].shape[1:]
         info = DataInfo(sample_shape=(1, h, w), value_range=(-1.0, 1.0), modality="image")
-        super().__init__(_to_tensor(train[0]), _to_tensor(test[0]), info, train_labels)
+        super().__init__(images_to_tensor(train[0]), images_to_tensor(test[0]), info, train_labels)
