@@ -1,12 +1,32 @@
 """Shared fixtures: a registry of the built-ins only, so installed plugins never change a test; a
-small run's settings and a trainer wired to that registry."""
+small run's settings and a trainer wired to that registry; a loader of the scripts."""
 
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 from ganforge.plugins import build_registry, get_plugin_manager
 from ganforge.registry import Registry
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+@pytest.fixture
+def load_script():
+    """A loader of ``scripts/NAME.py`` as a module (the scripts are not a package)."""
+
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture

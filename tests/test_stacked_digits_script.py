@@ -3,13 +3,13 @@ docs/results.md: the picture's rows hold what the classifier read, the shares ad
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -18,15 +18,12 @@ from ganforge.cli.main import main
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "stacked_digits.py"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("stacked_digits", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def script(load_script):
+    return load_script("stacked_digits")
 
 
-def test_each_row_holds_the_digits_read_as_its_digit_and_the_last_the_near_misses(tmp_path):
-    script = _script()
+def test_each_row_holds_the_digits_read_as_its_digit_and_the_last_the_near_misses(tmp_path, script):
     n = 40
     generator = torch.Generator().manual_seed(int(torch.randint(0, 2**31, ())))
     read = torch.randint(0, 10, (n,), generator=generator)

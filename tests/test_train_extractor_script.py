@@ -5,7 +5,6 @@ and the bundled held-out digits never reach the reader's training set."""
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import json
 import os
 import pickle
@@ -18,14 +17,10 @@ from ganforge.data.idx import write_idx
 from ganforge.data.mnist import MNIST
 from ganforge.metrics.lenet import DIGIT_READER, LeNetExtractor, sha256
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_extractor.py"
 
-
-def _script():
-    spec = importlib.util.spec_from_file_location("train_extractor", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture
+def script(load_script):
+    return load_script("train_extractor")
 
 
 def _bundled_held_out() -> np.ndarray:
@@ -60,8 +55,7 @@ def _as_pickle(path: Path, x, y, xt, yt) -> Path:
     return path
 
 
-def test_idx_folder_and_pickle_give_the_same_digits(tmp_path):
-    script = _script()
+def test_idx_folder_and_pickle_give_the_same_digits(tmp_path, script):
     digits = _fake_mnist(int(np.random.default_rng().integers(2**31)))
     from_idx = script.load_all_mnist(_as_idx(tmp_path / "idx", *digits))
     from_pickle = script.load_all_mnist(_as_pickle(tmp_path / "mnist.pkl.gz", *digits))
@@ -70,8 +64,7 @@ def test_idx_folder_and_pickle_give_the_same_digits(tmp_path):
         np.testing.assert_array_equal(b, original)
 
 
-def test_the_pickle_reader_refuses_what_is_not_an_array(tmp_path):
-    script = _script()
+def test_the_pickle_reader_refuses_what_is_not_an_array(tmp_path, script):
     path = tmp_path / "evil.pkl.gz"
     with gzip.open(path, "wb") as fh:
         pickle.dump((os.getcwd, ()), fh)
@@ -79,8 +72,7 @@ def test_the_pickle_reader_refuses_what_is_not_an_array(tmp_path):
         script.load_all_mnist(path)
 
 
-def test_the_bundled_held_out_digits_are_left_out_of_training(tmp_path):
-    script = _script()
+def test_the_bundled_held_out_digits_are_left_out_of_training(tmp_path, script):
     digits = _fake_mnist(int(np.random.default_rng().integers(2**31)), planted=7)
     x, y, xt, yt, left_out = script.all_mnist_split(_as_idx(tmp_path / "idx", *digits))
     assert left_out == 7 and len(x) == 53 and len(xt) == 20
@@ -89,8 +81,7 @@ def test_the_bundled_held_out_digits_are_left_out_of_training(tmp_path):
     assert not any(row.tobytes() in held_out for row in kept)
 
 
-def test_all_mnist_mode_writes_the_reader_and_a_record_that_loads(tmp_path):
-    script = _script()
+def test_all_mnist_mode_writes_the_reader_and_a_record_that_loads(tmp_path, script):
     src = _as_pickle(tmp_path / "mnist.pkl.gz", *_fake_mnist(0))
     out = tmp_path / "weights"
     assert script.main(["--all-mnist", str(src), "--epochs", "1", "--out", str(out)]) == 0
@@ -101,8 +92,8 @@ def test_all_mnist_mode_writes_the_reader_and_a_record_that_loads(tmp_path):
     assert LeNetExtractor(weights=str(weights)).probabilities(MNIST(root=None).test[:4]).shape == (4, 10)
 
 
-def test_a_missing_source_is_a_usage_error(tmp_path, capsys):
+def test_a_missing_source_is_a_usage_error(tmp_path, capsys, script):
     with pytest.raises(SystemExit) as exit_info:
-        _script().main(["--all-mnist", str(tmp_path / "absent"), "--out", str(tmp_path)])
+        script.main(["--all-mnist", str(tmp_path / "absent"), "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "does not exist" in capsys.readouterr().err
