@@ -25,7 +25,6 @@ from ganforge.errors import ConfigError
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 FEATURES = "lenet_mnist"  # the FID/KID extractor, trained on the bundled digits
 DIGIT_READER = "lenet_mnist_all"  # stacked-modes' classifier, trained on all of MNIST
-WEIGHTS = WEIGHTS_DIR / f"{FEATURES}.safetensors"
 RECORD = WEIGHTS_DIR / f"{FEATURES}.json"
 FEATURE_DIM = 128
 
