@@ -136,6 +136,29 @@ def test_dcgan_follows_the_papers_layer_plan(registry):
     assert [(c.in_channels, c.out_channels) for c in convs] == [(3, 64), (64, 128), (128, 256), (256, 512)]
 
 
+@pytest.mark.parametrize("options", [{}, {"mbstd": 2}, {"pack": 2}, {"spectral_norm": True}, {"classes": 3}], ids=str)
+def test_dcgan_hidden_layer_conforms_and_sits_before_the_logit(options, registry):
+    """``hidden=H``: a dense layer of H units between the convolutions and the logit (InfoGAN's
+    and TF-GAN's MNIST discriminators), with every other option, R1's double backward included."""
+    factory = registry.get("discriminator", "dcgan").factory
+    if not options.get("classes"):  # the conformance checks call D(x) without labels
+        check_discriminator(factory, sample_shape=(3, 28, 28), width=4, hidden=16, **options)
+    disc = registry.get("discriminator", "dcgan").build(sample_shape=(3, 28, 28), width=4, hidden=16, **options)
+    dense = [m for m in disc.tail.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(d.in_features, d.out_features) for d in dense] == [((8 + ("mbstd" in options)) * 7 * 7, 16)]
+    assert disc.head.in_features == 16
+    x = torch.randn(4, 3, 28, 28, requires_grad=True)
+    labels = torch.randint(0, 3, (4,)) if options.get("classes") else None
+    (grad,) = torch.autograd.grad(disc(x, labels).sum(), x, create_graph=True)
+    grad.square().sum().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in disc.tail.parameters())
+
+
+def test_dcgan_hidden_layer_refuses_a_bad_size(registry):
+    with pytest.raises(ConfigError, match=r"--set disc\.hidden="):
+        registry.get("discriminator", "dcgan").build(sample_shape=(1, 28, 28), hidden=-1)
+
+
 def _config(out, net: str, steps: int = 3, **extra) -> RunConfig:
     options = {k: dict(v) for k, v in TINY.items()}
     for section, values in extra.pop("options", {}).items():

@@ -37,6 +37,7 @@ GroupSize = Annotated[int, Rule("0 (off) or a group size of at least 2", lambda 
 ConvPack = Annotated[int, Rule("the number of samples per pack, at least 1 (1: no packing)", lambda v: v >= 1, "2")]
 ConvClasses = Annotated[int, Rule("0 (off) or a number of classes of at least 2", lambda v: v == 0 or v >= 2, "10")]
 Switch = Annotated[bool, Rule("true or false", lambda v: isinstance(v, bool), "true")]
+DenseUnits = Annotated[int, Rule("0 (off) or a whole number of units from 1 to 8192", lambda v: 0 <= v <= 8192, "1024")]
 
 
 def image_plan(sample_shape: Sequence[int], name: str) -> tuple[int, int, int]:

@@ -4,7 +4,10 @@ Generator: the noise projected to a 4x4 map (7x7 for 28-pixel images) of ``width
 channels, then k stride-2 transposed 4x4 convolutions halving the channels and doubling the
 resolution, BatchNorm and ReLU after each but the last, tanh out (mapped to the data's range).
 Discriminator: k stride-2 4x4 convolutions from ``width`` channels, doubling, LeakyReLU 0.2,
-then one linear logit. The paper's N(0, 0.02) initialisation.
+then one linear logit; ``hidden=H`` puts a dense layer of H units (LeakyReLU 0.2) before it, as
+the MNIST discriminators of InfoGAN (Chen et al. 2016) and TF-GAN do (conv 64, conv 128, dense
+1024): two 4x4 convolutions see 10x10-pixel patches, so without it D judges a 28-pixel digit
+only through a linear sum of local features. The paper's N(0, 0.02) initialisation.
 
 One departure from the paper: no BatchNorm in D. BatchNorm mixes the samples of a batch, so a
 sample's logit would depend on its neighbours: R1's per-sample input gradients, the pair pass
@@ -25,6 +28,7 @@ from ganforge.models.conv import (
     ConvClasses,
     ConvDiscriminator,
     ConvPack,
+    DenseUnits,
     GroupSize,
     Switch,
     Width,
@@ -87,11 +91,13 @@ class DCGANDiscriminator(ConvDiscriminator):
     Options: ``width`` (channels of the first layer, 64 in the paper, doubled at each step),
     ``spectral_norm`` (every layer, Miyato et al. 2018), ``mbstd=G`` (a minibatch-std map in
     groups of G before the logit), ``classes=K`` (projection, called as ``D(x, labels)``) and
-    ``pack=M`` (PacGAN: M samples stacked along channels, one logit per pack).
+    ``pack=M`` (PacGAN: M samples stacked along channels, one logit per pack) and ``hidden=H``
+    (a dense layer of H units between the convolutions and the logit; 0, the default, is off).
     """
 
     def __init__(self, sample_shape: Sequence[int], width: Width = 64, spectral_norm: Switch | None = False,
-                 mbstd: GroupSize | None = 0, classes: ConvClasses | None = None, pack: ConvPack | None = 1) -> None:
+                 mbstd: GroupSize | None = 0, classes: ConvClasses | None = None, pack: ConvPack | None = 1,
+                 hidden: DenseUnits | None = 0) -> None:
         super().__init__()
         channels, start, downs = image_plan(sample_shape, "disc=dcgan")
         self._setup(pack or 1, mbstd or 0, classes or 0)
@@ -101,8 +107,14 @@ class DCGANDiscriminator(ConvDiscriminator):
             layers += [nn.Conv2d(c_in, c, 4, 2, 1), nn.LeakyReLU(0.2)]
             c_in, c = c, c * 2
         self.body = nn.Sequential(*layers)
-        self.tail = nn.Flatten()
+        features = (c_in + int(self.mbstd is not None)) * start * start
+        if hidden:
+            self.tail: nn.Module = nn.Sequential(nn.Flatten(), nn.Linear(features, hidden), nn.LeakyReLU(0.2))
+            features = hidden
+        else:
+            self.tail = nn.Flatten()
         _init(self.body)
-        self._finish((c_in + int(self.mbstd is not None)) * start * start, bool(spectral_norm))
+        _init(self.tail)
+        self._finish(features, bool(spectral_norm))
         if not spectral_norm:
             _init(self.head)
