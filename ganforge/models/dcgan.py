@@ -90,7 +90,7 @@ class DCGANDiscriminator(ConvDiscriminator):
 
     Options: ``width`` (channels of the first layer, 64 in the paper, doubled at each step),
     ``spectral_norm`` (every layer, Miyato et al. 2018), ``mbstd=G`` (a minibatch-std map in
-    groups of G before the logit), ``classes=K`` (projection, called as ``D(x, labels)``) and
+    groups of G before the logit), ``classes=K`` (projection, called as ``D(x, labels)``),
     ``pack=M`` (PacGAN: M samples stacked along channels, one logit per pack) and ``hidden=H``
     (a dense layer of H units between the convolutions and the logit; 0, the default, is off).
     """
