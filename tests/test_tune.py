@@ -196,7 +196,10 @@ def test_a_worker_killed_mid_trial_leaves_the_other_to_complete_the_study_on_pos
     assert states.count("COMPLETE") == 4 and states[0] == "FAIL" and "RUNNING" not in states
     retry = next(t for t in study.trials if t.system_attrs.get("failed_trial") == 0)
     assert retry.params == study.trials[0].params and retry.state.name == "COMPLETE"
-    assert "waiting for 1 trial(s) running on other workers" in survivor.stdout + survivor.stderr
+    # Whether the survivor also said "waiting for 1 trial(s) running on other workers" depends on
+    # the machine's load: it waits only when its own three trials end before trial 0's heartbeat
+    # is GRACE_S old; on a loaded machine trial 0 is already stale then and is retried at once.
+    # Both paths end in the states asserted above.
     best = load_toml(outs[1] / "best.toml")
     assert best["lr_g"] == pytest.approx(study.best_trial.params["lr_g"])
 
