@@ -13,6 +13,7 @@ import torch
 
 from ganforge import RunConfig, hookimpl
 from ganforge.errors import ConfigError
+from ganforge.nn import FusedDense
 from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.testing import check_discriminator, check_generator
 
@@ -146,6 +147,7 @@ def test_dcgan_hidden_layer_conforms_and_sits_before_the_logit(options, registry
     disc = registry.get("discriminator", "dcgan").build(sample_shape=(3, 28, 28), width=4, hidden=16, **options)
     dense = [m for m in disc.tail.modules() if isinstance(m, torch.nn.Linear)]
     assert [(d.in_features, d.out_features) for d in dense] == [((8 + ("mbstd" in options)) * 7 * 7, 16)]
+    assert isinstance(dense[0], FusedDense)  # the project's fused dense + bias + LeakyReLU op
     assert disc.head.in_features == 16
     x = torch.randn(4, 3, 28, 28, requires_grad=True)
     labels = torch.randint(0, 3, (4,)) if options.get("classes") else None

@@ -4,7 +4,8 @@ Generator: the noise projected to a 4x4 map (7x7 for 28-pixel images) of ``width
 channels, then k stride-2 transposed 4x4 convolutions halving the channels and doubling the
 resolution, BatchNorm and ReLU after each but the last, tanh out (mapped to the data's range).
 Discriminator: k stride-2 4x4 convolutions from ``width`` channels, doubling, LeakyReLU 0.2,
-then one linear logit; ``hidden=H`` puts a dense layer of H units (LeakyReLU 0.2) before it, as
+then one linear logit; ``hidden=H`` puts a dense layer of H units (LeakyReLU 0.2, the project's
+fused dense + bias + activation op) before it, as
 the MNIST discriminators of InfoGAN (Chen et al. 2016) and TF-GAN do (conv 64, conv 128, dense
 1024): two 4x4 convolutions see 10x10-pixel patches, so without it D judges a 28-pixel digit
 only through a linear sum of local features. The paper's N(0, 0.02) initialisation.
@@ -35,6 +36,7 @@ from ganforge.models.conv import (
     image_plan,
     output_layer,
 )
+from ganforge.nn import FusedDense
 from ganforge.options import checked_options
 
 
@@ -109,7 +111,7 @@ class DCGANDiscriminator(ConvDiscriminator):
         self.body = nn.Sequential(*layers)
         features = (c_in + int(self.mbstd is not None)) * start * start
         if hidden:
-            self.tail: nn.Module = nn.Sequential(nn.Flatten(), nn.Linear(features, hidden), nn.LeakyReLU(0.2))
+            self.tail: nn.Module = nn.Sequential(nn.Flatten(), FusedDense(features, hidden, "leaky_relu", alpha=0.2))
             features = hidden
         else:
             self.tail = nn.Flatten()
