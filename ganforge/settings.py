@@ -21,6 +21,8 @@ from typing import Any
 
 from ganforge.errors import ConfigError
 
+PRECISIONS = ("fp32", "bf16", "auto", "fp16")  # resolved by ganforge.runtime.precision
+
 OPTION_SECTIONS = ("gen", "disc", "loss", "data", "metric")
 SEED_LIMIT = 2**63
 AUGMENTATIONS = ("translation", "cutout", "color")  # ganforge.train.augment's operations
@@ -150,8 +152,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("on_nan", "str", "stop", "a non-finite loss or gradient: stop (the last good checkpoint stays) or "
             "skip the update, count it and go on", choices=("stop", "skip")),
     Setting("precision", "str", "fp32", "fp32, bf16 (autocast on CPU and CUDA; weights and optimiser stay "
-            "float32) or fp16 (autocast with gradient scaling; for CUDA, slow on the CPU)",
-            choices=("fp32", "bf16", "fp16")),
+            "float32), auto (bf16 where the device computes it natively: a recent GPU, a CPU with "
+            "AVX512-BF16 or AMX; fp32 elsewhere, where bf16 is emulated and slow) or fp16 (autocast with "
+            "gradient scaling; for CUDA, slow on the CPU)", choices=PRECISIONS),
     # -- where and how it runs ------------------------------------------------------------------
     Setting("seed", "int", 0, "random seed",
             rule=Rule("a whole number from 0 to 2**63 - 1", lambda v: 0 <= v < SEED_LIMIT)),

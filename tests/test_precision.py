@@ -4,13 +4,17 @@ float32; fp16 adds torch.amp's gradient scaling, whose skipped steps are counted
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
 from ganforge import RunConfig, Trainer
+from ganforge.cli.main import main
 from ganforge.errors import ConfigError
 from ganforge.nn import FusedDense
 from ganforge.run.folder import read_metrics
+from ganforge.runtime import precision
 
 
 def fit_recording_dtypes(trainer: Trainer, network: torch.nn.Module) -> set[torch.dtype]:
@@ -93,3 +97,35 @@ def test_fp16_resume_restores_the_loss_scale_exactly(tmp_path, make_trainer):
 def test_precision_must_be_known(tmp_path):
     with pytest.raises(ConfigError, match="--precision"):
         config(tmp_path, precision="fp8").validate()
+
+
+@pytest.mark.parametrize("native, resolved", [(True, "bf16"), (False, "fp32")])
+def test_auto_takes_bf16_only_where_the_device_computes_it_natively(native, resolved, tmp_path, make_trainer,
+                                                                   monkeypatch):
+    """``auto``: bf16 where the hardware does it (AVX512-BF16/AMX, a recent GPU), fp32 where torch
+    would emulate it (12x slower convolutions on an AVX2 CPU); the run records what it resolved to."""
+    monkeypatch.setattr(precision, "native_bf16", lambda device: native)
+    trainer = make_trainer(config(tmp_path, precision="auto"))
+    dtypes = fit_recording_dtypes(trainer, trainer.discriminator)
+    assert trainer.seam.precision == trainer.run.precision == resolved
+    assert dtypes == {torch.bfloat16 if native else torch.float32}
+    record = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert record["config"]["precision"] == "auto" and record["versions"]["precision"] == resolved
+    assert trainer.run.precision_warning is None
+
+
+def test_bf16_on_a_cpu_that_emulates_it_warns_in_one_line_and_still_trains(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(precision, "native_bf16", lambda device: False)
+    code = main(["run", "--data", "digits", "--steps", "2", "--batch-size", "16", "--threads", "1",
+                 "--precision", "bf16", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "on cpu in bf16" in err
+    warning = [line for line in err.splitlines() if "no native bf16" in line]
+    assert len(warning) == 1 and "--precision auto" in warning[0]
+
+
+def test_fp32_and_native_bf16_print_no_precision_warning():
+    cpu = torch.device("cpu")
+    assert precision.emulation_warning("fp32", cpu) is None and precision.emulation_warning("auto", cpu) is None
+    assert precision.resolve_precision("fp16", cpu) == "fp16"

@@ -98,7 +98,7 @@ def test_the_stacked_mnist_recipe_trains_dcgan_with_packs(tmp_path, registry):
     assert (config.data, config.gen, config.disc, config.loss) == ("stacked-mnist", "dcgan", "dcgan", "nonsat")
     assert "classes" not in config.options["gen"] and config.options["disc"]["pack"] == 2
     assert config.steps == 50_000
-    assert (config.options["gen"]["width"], config.options["disc"]["width"], config.precision) == (64, 32, "bf16")
+    assert (config.options["gen"]["width"], config.options["disc"]["width"], config.precision) == (64, 32, "auto")
     assert "classes" not in config.options["disc"] and config.lr_schedule == "cosine"
     out = tmp_path / "run"
     assert run_cli(["run", "--recipe", "stacked-mnist", "--steps", "2", "--threads", "1", "--out", str(out)]) == 0

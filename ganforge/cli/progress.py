@@ -39,7 +39,9 @@ class ProgressDisplay:
     def ganforge_on_train_start(self, run: Run) -> None:
         c = run.config
         self.console.print(f"[bold]ganforge[/] training {c.gen}/{c.disc} with {c.loss} on {c.data} "
-                           f"for {c.steps} steps on {run.device} -> {c.out}")
+                           f"for {c.steps} steps on {run.device} in {run.precision} -> {c.out}")
+        if run.precision_warning:
+            self.console.print(f"[yellow]warning:[/] {run.precision_warning}", highlight=False, soft_wrap=True)
         if run.data_description:  # a data set may say what it loaded (the folder set: counts, skips)
             self.console.print(f"data: {run.data_description}", markup=False)
         if self.console.is_terminal:

@@ -33,6 +33,7 @@ from torch import nn
 from ganforge.errors import ConfigError, PeerLostError
 from ganforge.runtime.device import resolve_device
 from ganforge.runtime.environment import UNDER_TORCHRUN, check_distributed
+from ganforge.runtime.precision import resolve_precision
 
 HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -90,7 +91,7 @@ class Seam:
         seam = cls.__new__(cls)
         seam.world_size, seam.rank, seam.distributed, seam._joined = 1, 0, False, False
         seam.device = resolve_device(str(device))
-        seam.precision = precision
+        seam.precision = resolve_precision(precision, seam.device)
         return seam
 
     def __init__(self, device: str, precision: str = "fp32") -> None:
@@ -114,7 +115,7 @@ class Seam:
                 self._joined = True
         else:
             self.device = resolve_device(device)
-        self.precision = precision
+        self.precision = resolve_precision(precision, self.device)  # "auto" -> bf16 or fp32
 
     def autocast(self) -> contextlib.AbstractContextManager[object]:
         """The forward passes' precision: bf16 or fp16 autocast, or nothing for fp32. Weights,

@@ -15,6 +15,7 @@ import torch
 from ganforge.data import DataInfo
 from ganforge.models.sampling import draw
 from ganforge.run.folder import RunFolder
+from ganforge.runtime.precision import emulation_warning
 
 if TYPE_CHECKING:  # pragma: no cover
     from ganforge.train.trainer import Trainer
@@ -51,6 +52,16 @@ class Run:
     @property
     def device(self) -> torch.device:
         return self._trainer.device
+
+    @property
+    def precision(self) -> str:
+        """The precision the run computes in (``auto`` resolved: bf16 or fp32)."""
+        return self._trainer.seam.precision
+
+    @property
+    def precision_warning(self) -> str | None:
+        """One line when the run computes in a precision this device only emulates (slow)."""
+        return emulation_warning(self.precision, self.device)
 
     @property
     def data_description(self) -> str | None:

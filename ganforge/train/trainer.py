@@ -314,7 +314,8 @@ class Trainer:
         self.step = resumed_at or 0
         folder.samples.mkdir(parents=True, exist_ok=True)
         resumes = ([] if resumed_at is None else folder.resume_history(c.to_dict(), self.step, RunConfig().to_dict()))
-        folder.write_record(RunRecord(c.to_dict(), self.info, provenance(self.registry, c), resumes))
+        made_by = {**provenance(self.registry, c), "precision": self.seam.precision}  # "auto" as resolved here
+        folder.write_record(RunRecord(c.to_dict(), self.info, made_by, resumes))
 
     def save_checkpoint(self) -> Path | None:
         """Save the weights and the training state (rank 0 only; ``None`` elsewhere)."""
