@@ -46,7 +46,7 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=100, help="profiled steps")
     parser.add_argument("--warmup", type=int, default=20, help="steps trained before profiling")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--precision", choices=("fp32", "bf16"), default=None)
+    parser.add_argument("--precision", choices=("fp32", "bf16", "auto"), default=None)
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
 
@@ -82,7 +82,7 @@ def main() -> int:
             shares[kind] += event.self_cpu_time_total
             members[kind][event.key] += event.self_cpu_time_total
     total = sum(shares.values())
-    print(f"{args.recipe} {' '.join(args.sets)} {config.precision}, {args.steps} steps on {config.threads} "
+    print(f"{args.recipe} {' '.join(args.sets)} {trainer.seam.precision}, {args.steps} steps on {config.threads} "
           f"thread(s): {total / 1e3 / args.steps:.1f} ms of operator time per step")
     for kind, value in sorted(shares.items(), key=lambda kv: -kv[1]):
         top = sorted(members[kind].items(), key=lambda kv: -kv[1])[:3]
