@@ -122,6 +122,7 @@ def test_doctor_reports_backend(capsys):
     assert run_cli("doctor") == 0
     out = capsys.readouterr().out
     assert "op backend" in out and "torch" in out
+    assert "--precision auto trains in" in out  # bf16 native or emulated here, and what auto picks
 
 
 def test_default_mnist_command_is_deterministic(tmp_path):

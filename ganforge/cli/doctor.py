@@ -23,6 +23,18 @@ def threads_summary() -> str:
             "again when steps slow down (another process took a core) or every 30 s; --threads N fixes it")
 
 
+def bf16_summary() -> str:
+    import torch
+
+    from ganforge.runtime.device import resolve_device
+    from ganforge.runtime.precision import native_bf16, resolve_precision
+
+    device = resolve_device("auto")
+    auto = resolve_precision("auto", device)
+    how = "native" if native_bf16(device) else "emulated by torch (slow)"
+    return f"{how} on {device.type} ({torch.backends.cpu.get_cpu_capability()}); --precision auto trains in {auto}"
+
+
 def handle(args: argparse.Namespace) -> int:
     import torch
     from rich.console import Console
@@ -40,6 +52,7 @@ def handle(args: argparse.Namespace) -> int:
     console.print(f"torch      {torch.__version__} (CUDA {cuda}; GPU available: {torch.cuda.is_available()})")
     console.print(f"op backend {backend()}")
     console.print(f"threads    {threads_summary()}")
+    console.print(f"bf16       {bf16_summary()}")
     console.print(f"GEMM bits  {gemm_reproducibility()}")
     plugins = [name for name, _ in pm.list_name_plugin()]
     console.print(f"plugins    {', '.join(plugins)}")
