@@ -164,6 +164,17 @@ def target_rows(groups: dict[str, dict[str, float]]) -> list[tuple[str, float, s
     return rows
 
 
+def machine_line() -> str:
+    """The CPU the ratios belong to: its vector ISA and whether it does bf16 natively (the bf16
+    targets assume it does; emulated bf16 is many times slower than fp32, docs/performance.md)."""
+    import torch
+
+    from ganforge.runtime.precision import native_bf16
+
+    bf16 = "native" if native_bf16(torch.device("cpu")) else "emulated (the bf16 rows need native bf16)"
+    return f"machine: {torch.get_num_threads()} threads, {torch.backends.cpu.get_cpu_capability()}, bf16 {bf16}"
+
+
 def targets_summary(groups: dict[str, dict[str, float]], write) -> None:  # type: ignore[no-untyped-def]
     """One table of every target the run measured (``-k "stack or step or dcgan"`` measures all)."""
     rows = target_rows(groups)
@@ -171,6 +182,7 @@ def targets_summary(groups: dict[str, dict[str, float]], write) -> None:  # type
         return
     write("")
     write("targets (ratios within this run, min time over rounds)")
+    write(machine_line())
     write(f"{'what':50s} {'measured':>9s} {'target':>8s}")
     for what, ratio, target, met in rows:
         write(f"{what:50s} {ratio:9.3f} {target:>8s}  {'ok' if met else 'MISSED'}")
