@@ -34,7 +34,7 @@ def test_matches_torch_batch_norm(shape):
     torch.testing.assert_close(var, x.var(0, unbiased=False), rtol=1e-12, atol=1e-12)
     grads = torch.autograd.grad(ours, (x, w, b), gy)
     expected = torch.autograd.grad(theirs, (x, w, b), gy)
-    for a, e in zip(grads, expected):
+    for a, e in zip(grads, expected, strict=True):
         torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
 
 
@@ -64,4 +64,4 @@ def test_the_same_bits_with_any_thread_count(shape):
     finally:
         torch.set_num_threads(before)
     for other in results[1:]:
-        assert all(torch.equal(a, o) for a, o in zip(results[0], other))
+        assert all(torch.equal(a, o) for a, o in zip(results[0], other, strict=True))

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from ganforge.errors import CheckpointError
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 
 
 def models():

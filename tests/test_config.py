@@ -15,7 +15,8 @@ def test_loss_defaults_fill_only_unset_fields():
 
 
 @pytest.mark.parametrize("text, value", [("256,512", (256, 512)), ("0.3", 0.3), ("7", 7), ("true", True),
-                                         ("relu", "relu"), ("none", "none"), ("null", None), ("/data/mnist", "/data/mnist")])
+                                         ("relu", "relu"), ("none", "none"), ("null", None),
+                                         ("/data/mnist", "/data/mnist")])
 def test_parse_value(text, value):
     assert parse_value(text) == value
 

@@ -262,7 +262,7 @@ def _weights_at(threads: int, out, net: str, make_trainer, **extra) -> list[torc
 
 @pytest.mark.slow
 @pytest.mark.xfail(reason="oneDNN's convolution weight gradients are summed in an order that depends on the thread "
-                          "count; --thread-invariant (below) is the way out", strict=False)
+                          "count; --thread-invariant (below) is the way out", strict=True)
 @pytest.mark.parametrize("net", NETS)
 def test_one_and_two_threads_train_bit_identical_weights(net, tmp_path, make_trainer):
     one, two = (_weights_at(n, tmp_path, net, make_trainer) for n in (1, 2))

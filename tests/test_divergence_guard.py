@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from ganforge import RunConfig
-from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.errors import ConfigError, DivergenceError
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 
 
 class NanAfter:

@@ -8,11 +8,17 @@ import torch
 from torch import nn
 
 from ganforge import RunConfig
-from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.errors import ConfigError
 from ganforge.nn import BatchNorm1d
-from ganforge.train.ema import (CALIBRATION_BATCHES, CALIBRATION_BATCH_SIZE, CALIBRATION_SEED, EmaGenerator,
-                                 calibration_size, recalibrate_batch_norms)
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
+from ganforge.train.ema import (
+    CALIBRATION_BATCH_SIZE,
+    CALIBRATION_BATCHES,
+    CALIBRATION_SEED,
+    EmaGenerator,
+    calibration_size,
+    recalibrate_batch_norms,
+)
 from ganforge.train.restore import load_run
 
 
@@ -28,8 +34,8 @@ def test_update_is_the_warmed_up_exponential_average(rampup):
             gen[1].running_mean.copy_(torch.randn(4))
         ema.update(gen, step)
         d = min(0.99, (1 + rampup * step) / (10 + rampup * step))
-        expected = [d * e + (1 - d) * p.detach() for e, p in zip(expected, gen.parameters())]
-    for got, want in zip(ema.module.parameters(), expected):
+        expected = [d * e + (1 - d) * p.detach() for e, p in zip(expected, gen.parameters(), strict=True)]
+    for got, want in zip(ema.module.parameters(), expected, strict=True):
         assert torch.allclose(got, want, atol=1e-6)
     assert not torch.equal(ema.current()[1].running_mean, gen[1].running_mean)  # not copied: measured
     assert not any(p.requires_grad for p in ema.module.parameters()) and not ema.module.training

@@ -80,7 +80,8 @@ def test_clear_errors_with_exit_2(case, message, tmp_path, capsys):
     assert code == 2 and message in err and "Traceback" not in err, err
     with pytest.raises(DataError):
         ImageFolder(**({"root": str(root)} if case != "no_root" else {}),
-                    **({"size": 2} if case == "bad_size" else {}), **({"channels": 2} if case == "bad_channels" else {}))
+                    **({"size": 2} if case == "bad_size" else {}),
+                    **({"channels": 2} if case == "bad_channels" else {}))
 
 
 def test_train_and_sample_from_a_folder_through_the_command(tmp_path, capsys):

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from ganforge import hookimpl
-from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 from ganforge.plugins import HookError
+from ganforge.run.checkpoint import latest_checkpoint, load_checkpoint
 
 pytestmark = pytest.mark.slow
 

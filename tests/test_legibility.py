@@ -59,7 +59,8 @@ def test_real_digits_through_the_shipped_classifier_are_legible_in_every_class()
 @pytest.mark.parametrize("option, value", [("confidence", 0), ("confidence", 1.5), ("min_share", -0.1),
                                            ("min_share", "a"), ("confidence", True)])
 def test_bad_options_name_the_option(option, value):
-    with pytest.raises(ConfigError, match=rf"metric\.legible\.{option} must be a probability.*--set metric\.legible\.{option}="):
+    with pytest.raises(ConfigError,
+                       match=rf"metric\.legible\.{option} must be a probability.*--set metric\.legible\.{option}="):
         Legible(**{option: value})
 
 

@@ -20,8 +20,8 @@ from ganforge.losses import (
     WassersteinLoss,
     discriminator_penalty,
 )
-from ganforge.testing import check_loss
 from ganforge.run.folder import read_metrics
+from ganforge.testing import check_loss
 
 
 def logits(n=257):
@@ -91,7 +91,8 @@ def test_rpgan_matches_the_paired_formula():
     loss = RelativisticPairingLoss()
     d = loss.d_loss(torch.from_numpy(real), torch.from_numpy(fake)).item()
     g = loss.g_loss(torch.from_numpy(fake), torch.from_numpy(real)).item()
-    assert d == pytest.approx(minus_log_sigmoid(real - fake).mean(), rel=1e-9)  # two float64 formulas of softplus agree to ~1e-11
+    # two float64 formulas of softplus agree to ~1e-11
+    assert d == pytest.approx(minus_log_sigmoid(real - fake).mean(), rel=1e-9)
     assert g == pytest.approx(minus_log_sigmoid(fake - real).mean(), rel=1e-9)
 
 
@@ -133,7 +134,8 @@ def test_rpgan_penalty_is_r1_plus_r2_with_one_gamma():
     gamma = float(np.random.default_rng().uniform(0.1, 10))
     real, fake = torch.randn(20, 3, dtype=torch.float64), torch.randn(20, 3, dtype=torch.float64)
     expected = gamma / 2 * (4 * (real**2).sum(1).mean() + 4 * (fake**2).sum(1).mean())
-    assert torch.allclose(discriminator_penalty(RelativisticPairingLoss(gamma=gamma), Quadratic(), real, fake), expected)
+    penalty = discriminator_penalty(RelativisticPairingLoss(gamma=gamma), Quadratic(), real, fake)
+    assert torch.allclose(penalty, expected)
 
 
 def test_rpgan_declares_r3gans_optimiser_and_needs_real_logits(registry):

@@ -17,8 +17,8 @@ from ganforge import RunConfig, Trainer
 from ganforge.errors import ConfigError
 from ganforge.models import MLPDiscriminator
 from ganforge.nn import FusedDense
-from ganforge.testing import check_discriminator
 from ganforge.run.folder import read_metrics
+from ganforge.testing import check_discriminator
 
 # Recorded from the network before these options existed: checkpoints depend on them.
 DEFAULT_KEYS = {
@@ -114,7 +114,7 @@ def test_power_iteration_runs_once_per_forward_in_training_and_never_in_eval(pai
     start = scramble_power_vectors(disc, seed=2)
     real, fake = torch.randn(8, 5), torch.randn(6, 5)
     disc.forward_pair(real, fake) if pair else disc(real)
-    for layer, (u0, v0) in zip(dense_layers(disc), start):
+    for layer, (u0, v0) in zip(dense_layers(disc), start, strict=True):
         raw, u, v = spectral_parts(layer)
         one_u, one_v = power_step(raw.detach(), u0, v0)
         two_u, _ = power_step(raw.detach(), one_u, one_v)
@@ -125,7 +125,7 @@ def test_power_iteration_runs_once_per_forward_in_training_and_never_in_eval(pai
     before = [tuple(t.clone() for t in spectral_parts(layer)[1:]) for layer in dense_layers(disc)]
     disc.forward_pair(real, fake) if pair else disc(real)
     after = [spectral_parts(layer)[1:] for layer in dense_layers(disc)]
-    assert all(torch.equal(a, b) for pa, pb in zip(before, after) for a, b in zip(pa, pb))
+    assert all(torch.equal(a, b) for pa, pb in zip(before, after, strict=True) for a, b in zip(pa, pb, strict=True))
 
 
 def reference_sn_logits(disc: MLPDiscriminator, x: torch.Tensor, slope: float = 0.2) -> torch.Tensor:
@@ -157,7 +157,7 @@ def test_spectral_norm_matches_a_reference_and_its_r1_double_backward_reaches_th
     params = list(disc.parameters())
     got = torch.autograd.grad(r1(disc), params, materialize_grads=True)
     want = torch.autograd.grad(r1(lambda t: reference_sn_logits(disc, t)), params, materialize_grads=True)
-    for p, g, w in zip(params, got, want):
+    for p, g, w in zip(params, got, want, strict=True):
         assert torch.allclose(g, w, atol=1e-5, rtol=1e-4)
         assert p.dim() == 1 or g.abs().sum() > 0  # (biases only move LeakyReLU's kinks: no R1 gradient)
 
@@ -339,8 +339,9 @@ def test_a_packed_run_with_an_indivisible_batch_size_fails_with_a_config_error(t
 
 def test_set_gen_norm_none_turns_batchnorm_off_on_2d_data(tmp_path):
     """``--set gen.norm=none`` once parsed as Python None and silently kept the default BatchNorm."""
-    from ganforge.cli.run import add_parser, config_from_args
     import argparse
+
+    from ganforge.cli.run import add_parser, config_from_args
 
     parser = argparse.ArgumentParser()
     add_parser(parser.add_subparsers())

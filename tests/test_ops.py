@@ -61,7 +61,7 @@ def check_against_reference(x, w, b, act):
     leaves = [t for t in (x, w, b) if t is not None]
     grads = torch.autograd.grad(y, leaves, g)
     grads_ref = torch.autograd.grad(y_ref, leaves, g)
-    for got, want in zip(grads, grads_ref):
+    for got, want in zip(grads, grads_ref, strict=True):
         torch.testing.assert_close(got, want, **tol)
 
 
@@ -99,7 +99,7 @@ def test_bf16_autocast_runs_the_op_and_matches_the_float64_reference(act, shape)
     leaves64 = [t.detach().double().requires_grad_() for t in (x, w, b)]
     y64 = reference(*leaves64, act)
     grads64 = torch.autograd.grad(y64, leaves64, g.double())
-    for got, want in ((y, y64), *zip(grads, grads64)):  # bf16: 8 mantissa bits, relative to the scale
+    for got, want in ((y, y64), *zip(grads, grads64, strict=True)):  # bf16: 8 mantissa bits, relative to the scale
         scale = want.abs().max().item() + 1e-6
         torch.testing.assert_close(got.double() / scale, want / scale, rtol=2e-2, atol=2e-2)
 
@@ -117,7 +117,7 @@ def test_bf16_kernels_match_float32_and_double_backward_works(act):
     torch.testing.assert_close(y16.float(), y32, rtol=3e-2, atol=3e-2)
     g16 = torch.autograd.grad(y16.float().square().sum(), leaves16, create_graph=True)
     g32 = torch.autograd.grad(y32.square().sum(), (x, w, b), create_graph=True)
-    for a, c in zip(g16, g32):
+    for a, c in zip(g16, g32, strict=True):
         scale = c.abs().max().item() + 1e-6
         torch.testing.assert_close(a.float() / scale, c / scale, rtol=3e-2, atol=3e-2)
     gg16 = torch.autograd.grad(sum(t.float().square().sum() for t in g16), leaves16[0])[0]
@@ -156,8 +156,8 @@ def test_double_backward_through_a_critic_like_wgan_gp():
         penalty = ((g.norm(dim=1) - 1) ** 2).mean()
         params = list(critic.parameters())
         found = torch.autograd.grad(penalty, params, allow_unused=True)  # the last bias plays no part
-        grads.append([torch.zeros_like(p) if g is None else g for p, g in zip(params, found)])
-    for a, b in zip(*grads):
+        grads.append([torch.zeros_like(p) if g is None else g for p, g in zip(params, found, strict=True)])
+    for a, b in zip(*grads, strict=True):
         torch.testing.assert_close(a, b)
     assert grads[0][0].abs().sum() > 0
 
@@ -322,7 +322,7 @@ def test_retain_graph_backward_twice_gives_the_same_gradients(act):
     g = torch.randn_like(out)
     first = torch.autograd.grad(out, (x, w, b), g, retain_graph=True)
     second = torch.autograd.grad(out, (x, w, b), g)
-    for a, c in zip(first, second):
+    for a, c in zip(first, second, strict=True):
         torch.testing.assert_close(a, c, rtol=0, atol=0)
 
 
@@ -369,7 +369,7 @@ def test_cuda_autocast_runs_the_op(act, dtype):
     assert y.dtype == dtype and y.grad_fn.name() == "DenseActBackward"
     grads = torch.autograd.grad(y, (x, w, b), torch.ones_like(y))
     want = torch.autograd.grad(reference(x, w, b, act), (x, w, b), torch.ones_like(y, dtype=torch.float32))
-    for got, ref in zip(grads, want):
+    for got, ref in zip(grads, want, strict=True):
         scale = ref.abs().max().item() + 1e-6
         torch.testing.assert_close(got / scale, ref / scale, rtol=2e-2, atol=2e-2)
 
@@ -390,7 +390,7 @@ def test_hidden_layer_backward_reuses_the_output_buffer_correctly(act, device):
     w2 = torch.randn(5, 48, device=device, requires_grad=True)
     got = torch.autograd.grad(dense_act(dense_act(x, w, b, act), w2, None, "none").sum(), (x, w, b, w2))
     want = torch.autograd.grad(reference(reference(x, w, b, act), w2, None, "none").sum(), (x, w, b, w2))
-    for a, c in zip(got, want):
+    for a, c in zip(got, want, strict=True):
         torch.testing.assert_close(a, c, **TOL[torch.float32])
 
 

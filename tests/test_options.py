@@ -66,7 +66,7 @@ def test_a_decorated_class_checks_direct_construction_too():
 def test_unresolvable_annotations_check_nothing():
     registry = Registry()
 
-    def factory(size: "NoSuchType" = 3) -> int:  # noqa: F821 - only a type checker sees it
+    def factory(size: NoSuchType = 3) -> int:  # noqa: F821 - only a type checker sees it
         return size
 
     registry.add("dataset", "odd", factory)

@@ -91,8 +91,8 @@ def test_a_name_two_plugins_register_breaks_only_its_own_use(tmp_path):
 
 
 def test_a_clash_is_a_usage_error_only_for_the_command_that_uses_it(tmp_path, monkeypatch, capsys):
-    from ganforge.cli.main import main
     import ganforge.plugins as plugins
+    from ganforge.cli.main import main
 
     class Again:
         @hookimpl

@@ -1,6 +1,7 @@
 """``--precision bf16|fp16``: autocast around the forward passes (the fused op runs its own bf16
-path on the CPU and falls back to its reference for fp16, whose linear runs in half precision); weights, gradients and optimiser state stay
-float32; fp16 adds torch.amp's gradient scaling, whose skipped steps are counted and logged."""
+path on the CPU and falls back to its reference for fp16, whose linear runs in half precision);
+weights, gradients and optimiser state stay float32; fp16 adds torch.amp's gradient scaling, whose
+skipped steps are counted and logged."""
 
 from __future__ import annotations
 
@@ -89,8 +90,12 @@ def test_fp16_resume_restores_the_loss_scale_exactly(tmp_path, make_trainer):
     straight = run("straight", 8)
     run("cut", 4)
     resumed = run("cut", 8, resume=True)
-    assert {k: v.state_dict() for k, v in straight.scalers.items()} == {k: v.state_dict() for k, v in resumed.scalers.items()}
-    for (name, a), b in zip(straight.generator.state_dict().items(), resumed.generator.state_dict().values()):
+    def scaler_states(trainer):  # type: ignore[no-untyped-def]
+        return {k: v.state_dict() for k, v in trainer.scalers.items()}
+
+    assert scaler_states(straight) == scaler_states(resumed)
+    resumed_weights = resumed.generator.state_dict().values()
+    for (name, a), b in zip(straight.generator.state_dict().items(), resumed_weights, strict=True):
         assert torch.equal(a, b), name
 
 

@@ -96,8 +96,10 @@ def test_quadratic_discriminator_r1_uses_the_real_batch_and_r2_the_fake_one():
     disc, g1, g2 = Quadratic(), gamma(), gamma()
     real, fake = batch(), batch()
     assert torch.allclose(gradient_norm_penalty(disc, real), quadratic_penalty(real))
-    assert torch.allclose(discriminator_penalty(NonSaturatingLoss(r1=g1), disc, real, fake), g1 / 2 * quadratic_penalty(real))
-    assert torch.allclose(discriminator_penalty(NonSaturatingLoss(r2=g2), disc, real, fake), g2 / 2 * quadratic_penalty(fake))
+    r1 = discriminator_penalty(NonSaturatingLoss(r1=g1), disc, real, fake)
+    r2 = discriminator_penalty(NonSaturatingLoss(r2=g2), disc, real, fake)
+    assert torch.allclose(r1, g1 / 2 * quadratic_penalty(real))
+    assert torch.allclose(r2, g2 / 2 * quadratic_penalty(fake))
     both = discriminator_penalty(NonSaturatingLoss(r1=g1, r2=g2), disc, real, fake)
     assert torch.allclose(both, g1 / 2 * quadratic_penalty(real) + g2 / 2 * quadratic_penalty(fake))
 
@@ -144,7 +146,8 @@ def test_wgan_gp_adds_r1_to_its_own_penalty():
     torch.set_rng_state(state)  # the same interpolates
     with_r1 = discriminator_penalty(WassersteinGPLoss(r1=g1), disc, real, fake)
     assert torch.allclose(with_r1 - plain, g1 / 2 * disc.w.detach().pow(2).sum())
-    assert torch.allclose(discriminator_penalty(WassersteinLoss(r2=g1), disc, real, fake), g1 / 2 * disc.w.detach().pow(2).sum())
+    penalty = discriminator_penalty(WassersteinLoss(r2=g1), disc, real, fake)
+    assert torch.allclose(penalty, g1 / 2 * disc.w.detach().pow(2).sum())
 
 
 def test_penalty_leaves_its_inputs_and_the_generator_alone():
@@ -165,7 +168,7 @@ def fused_and_plain_discriminators() -> tuple[nn.Module, nn.Module]:
     fused = MLPDiscriminator((8,), hidden=(16, 16), dropout=0.0, mbstd=False).double()
     linears = [m for m in fused.modules() if isinstance(m, nn.Linear)]
     plain_layers = [nn.Linear(m.in_features, m.out_features).double() for m in linears]
-    for src, dst in zip(linears, plain_layers):
+    for src, dst in zip(linears, plain_layers, strict=True):
         dst.load_state_dict(nn.Linear.state_dict(src))  # FusedDense is an nn.Linear: same keys
 
     class Plain(nn.Module):
@@ -187,7 +190,7 @@ def parameter_gradient(value: torch.Tensor, module: nn.Module) -> list[torch.Ten
     LeakyReLU's kinks, and its second derivative is 0 elsewhere)."""
     params = list(module.parameters())
     grads = torch.autograd.grad(value, params, allow_unused=True)
-    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
 
 
 def test_r1_parameter_gradient_through_the_fused_op_matches_plain_pytorch():
@@ -196,8 +199,8 @@ def test_r1_parameter_gradient_through_the_fused_op_matches_plain_pytorch():
     assert torch.allclose(fused(real), plain(real), rtol=0, atol=1e-12)
     penalties = [gradient_norm_penalty(d, real) for d in (fused, plain)]
     assert torch.allclose(penalties[0], penalties[1], rtol=0, atol=1e-10)
-    grads = [parameter_gradient(p, d) for p, d in zip(penalties, (fused, plain))]
-    for g_fused, g_plain in zip(*grads):
+    grads = [parameter_gradient(p, d) for p, d in zip(penalties, (fused, plain), strict=True)]
+    for g_fused, g_plain in zip(*grads, strict=True):
         assert torch.allclose(g_fused, g_plain, rtol=0, atol=1e-10)
     assert any(g.abs().max() > 0 for g in grads[0]), "the penalty must reach D's weights"
 
@@ -209,7 +212,7 @@ def test_mlp_forward_pair_gives_the_same_r1_and_r2_as_separate_passes():
     separate = g1 / 2 * gradient_norm_penalty(fused, real) + g2 / 2 * gradient_norm_penalty(fused, fake)
     paired = r1_r2_penalty(fused, real, fake, r1=g1, r2=g2)
     assert torch.allclose(paired, separate, rtol=0, atol=1e-12)
-    for a, b in zip(parameter_gradient(paired, fused), parameter_gradient(separate, fused)):
+    for a, b in zip(parameter_gradient(paired, fused), parameter_gradient(separate, fused), strict=True):
         assert torch.allclose(a, b, rtol=0, atol=1e-12)
 
 
@@ -221,7 +224,7 @@ def test_r1_penalty_passes_gradcheck_in_the_fused_discriminators_parameters():
 
     def penalty(*values: torch.Tensor) -> torch.Tensor:
         def disc(x: torch.Tensor) -> torch.Tensor:
-            return torch.func.functional_call(fused, dict(zip(names, values)), (x,))
+            return torch.func.functional_call(fused, dict(zip(names, values, strict=True)), (x,))
 
         return gradient_norm_penalty(disc, real)
 

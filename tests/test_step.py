@@ -65,7 +65,7 @@ def test_discriminator_gets_no_parameter_gradients_from_the_generator_update(tmp
     trainer.train(1)
     trainer.stop()
     after_d, after_g = seen
-    assert all(torch.equal(a, b) for a, b in zip(after_d, after_g))
+    assert all(torch.equal(a, b) for a, b in zip(after_d, after_g, strict=True))
     assert all(p.requires_grad for p in trainer.discriminator.parameters())
 
 

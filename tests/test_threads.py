@@ -112,7 +112,7 @@ def test_one_and_two_threads_train_bit_identical_weights(norm, tmp_path, make_tr
     class-conditional (the projection's embedding and its gradient)."""
     one = _weights_after_training(1, tmp_path / "one", make_trainer, norm)
     two = _weights_after_training(2, tmp_path / "two", make_trainer, norm)
-    assert all(torch.equal(a, b) for a, b in zip(one, two))
+    assert all(torch.equal(a, b) for a, b in zip(one, two, strict=True))
 
 
 def test_metrics_report_steps_per_second_and_threads(tiny_points_config, make_trainer):

@@ -11,8 +11,8 @@ from PIL import Image
 
 from ganforge import RunConfig, Trainer
 from ganforge.errors import ConfigError
-from ganforge.train import artifacts
 from ganforge.run.folder import read_metrics
+from ganforge.train import artifacts
 
 
 def fit(trainer: Trainer) -> Trainer:

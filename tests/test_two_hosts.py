@@ -56,7 +56,7 @@ def hosts() -> Iterator[tuple[str, str]]:
     try:
         try:
             ip("link", "add", veths[0], "type", "veth", "peer", "name", veths[1])
-            for name, veth, address in zip(names, veths, ADDRESSES):
+            for name, veth, address in zip(names, veths, ADDRESSES, strict=True):
                 ip("link", "set", veth, "netns", name)
                 ip("-n", name, "addr", "add", f"{address}/24", "dev", veth)
                 ip("-n", name, "link", "set", veth, "up")
@@ -116,14 +116,15 @@ def finish_all(hosts: tuple[str, str], procs: list[subprocess.Popen], timeout: f
     outputs = [p.communicate(timeout=30)[0] for p in procs]
     if hung:
         shown = "\n".join(f"--- host {i} (exit {p.returncode}{', hung' if i in hung else ''}):\n{out[-2500:]}"
-                          for i, (p, out) in enumerate(zip(procs, outputs)))
+                          for i, (p, out) in enumerate(zip(procs, outputs, strict=True)))
         pytest.fail(f"host(s) {hung} did not finish within {timeout} s:\n{shown}")
-    return [(p.returncode, out) for p, out in zip(procs, outputs)]
+    return [(p.returncode, out) for p, out in zip(procs, outputs, strict=True)]
 
 
 def test_a_run_across_two_hosts_completes_with_one_run_folder(hosts, tmp_path):
     outs = [tmp_path / "host0" / "run", tmp_path / "host1" / "run"]
-    procs = [start_host(ns, rank, out, "--steps", "30") for rank, (ns, out) in enumerate(zip(hosts, outs))]
+    procs = [start_host(ns, rank, out, "--steps", "30")
+             for rank, (ns, out) in enumerate(zip(hosts, outs, strict=True))]
     results = finish_all(hosts, procs)
     for code, output in results:
         assert code == 0, output[-3000:]
@@ -137,7 +138,7 @@ def test_a_run_across_two_hosts_completes_with_one_run_folder(hosts, tmp_path):
 def test_killing_one_host_stops_the_other_with_a_message_and_an_intact_checkpoint(hosts, tmp_path):
     outs = [tmp_path / "host0" / "run", tmp_path / "host1" / "run"]
     procs = [start_host(ns, rank, out, "--steps", "1000000", "--ckpt-every", "20")
-             for rank, (ns, out) in enumerate(zip(hosts, outs))]
+             for rank, (ns, out) in enumerate(zip(hosts, outs, strict=True))]
     try:
         deadline = time.monotonic() + 180
         while not any((out / "checkpoints" / "step_0000040").exists() for out in outs):
@@ -147,7 +148,7 @@ def test_killing_one_host_stops_the_other_with_a_message_and_an_intact_checkpoin
         kill_host(hosts[1 - writer])  # the other machine goes away, all of it
         code, output = finish(procs[writer], timeout=120)
     finally:
-        for ns, p in zip(hosts, procs):
+        for ns, p in zip(hosts, procs, strict=True):
             if p.poll() is None:
                 kill_host(ns)
                 p.communicate()
