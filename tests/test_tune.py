@@ -244,3 +244,50 @@ def test_workers_that_create_a_new_sqlite_study_at_once_all_open_it(tmp_path):
                               text=True) for _ in range(4)]
     results = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 and out.strip() == "ok" for p, (out, _) in zip(procs, results, strict=True)), results
+
+
+def test_a_worker_with_nothing_left_to_run_waits_for_a_dead_workers_trial_then_runs_its_retry(monkeypatch):
+    """The wait path of ``ganforge tune`` on a real (in-memory) Optuna study, without the timing
+    that decides whether the end-to-end test above takes it: 2 of 3 trials complete, the third
+    RUNNING on a worker that died. This worker says once that it waits, polls, and when the stale
+    trial is failed and put back as a waiting trial (here by hand, as the heartbeat check and the
+    retry callback do), runs it and stops with 3 finished."""
+    import io
+    import time as time_module
+
+    import optuna.storages
+    from rich.console import Console
+
+    from ganforge.cli.tune import _optimize_until_done
+    from ganforge.tune.study import GRACE_S
+
+    study = optuna.create_study()
+    for value in (1.0, 2.0):
+        study.add_trial(optuna.trial.create_trial(params={"x": value}, distributions={
+            "x": optuna.distributions.FloatDistribution(0, 10)}, value=value))
+    orphan = study.ask({"x": optuna.distributions.FloatDistribution(0, 10)})  # RUNNING, its worker gone
+    polls: list[float] = []
+
+    def stale_check(s) -> None:  # type: ignore[no-untyped-def]
+        if len(polls) == 2:  # the dead worker's heartbeat has gone stale: failed, put back as waiting
+            s.tell(orphan, state=optuna.trial.TrialState.FAIL)
+            s.enqueue_trial(orphan.params)
+
+    monkeypatch.setattr(time_module, "sleep", polls.append)
+    monkeypatch.setattr(optuna.storages, "fail_stale_trials", stale_check)
+    ran: list[float] = []
+
+    def objective(trial) -> float:  # type: ignore[no-untyped-def]
+        ran.append(trial.suggest_float("x", 0, 10))
+        return ran[-1]
+
+    def optimize() -> None:
+        study.optimize(objective, n_trials=1)
+
+    out = io.StringIO()
+    _optimize_until_done(study, optuna, 3, optimize, Console(file=out, width=200))
+    states = [t.state.name for t in study.trials]
+    assert states.count("COMPLETE") == 3 and states.count("FAIL") == 1
+    assert ran == [orphan.params["x"]] and len(polls) == 2
+    assert out.getvalue().count("waiting for 1 trial(s) running on other workers") == 1
+    assert f"heartbeat is {GRACE_S} s old" in out.getvalue()
