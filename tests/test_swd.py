@@ -159,7 +159,10 @@ def test_identical_sets_score_zero_and_independent_draws_score_low():
     other_pair = swd(b, c, seed=4, **FAST)["swd"]
     different = swd(a, 0.7 * b + 0.05 * torch.randn(b.shape), seed=3, **FAST)["swd"]
     assert 0 < same < 0.25 * different
-    assert other_pair == pytest.approx(same, rel=0.5)  # two independent pairs: the same floor
+    # Two independent pairs: the same floor, within the estimator's spread at these sizes (over 300
+    # draws the log of other_pair / same had sd 0.20 and the ratio ran 0.47-1.78; a factor of 3 is
+    # over 5 sd, where rel=0.5 failed one draw in 20).
+    assert 1 / 3 < other_pair / same < 3
 
 
 def test_grows_with_noise():
