@@ -28,7 +28,7 @@ demo: $(STAMP)
 
 # Two test processes (pytest-xdist), each taking whole test files, so a file's tests still share its
 # module fixtures (a PostgreSQL cluster, trained runs). Most of the suite's time is subprocesses
-# starting and training, which two processes overlap: 31 -> 18 minutes on 2 cores (AVX2).
+# starting and training, which two processes overlap: 31 -> 15-18 minutes on 2 cores (AVX2).
 # TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
