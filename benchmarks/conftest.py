@@ -3,7 +3,6 @@ measured in the same run (pytest-benchmark groups hold the variants of one case)
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -28,10 +27,11 @@ def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def
     DCGAN round takes minutes there): they are skipped with the reason. The CI smoke run
     (``GANFORGE_BENCH_QUICK=1``) keeps them, to show that every case still runs."""
     import torch
+    from quick import QUICK
 
     from ganforge.runtime.precision import native_bf16
 
-    if os.environ.get("GANFORGE_BENCH_QUICK") == "1" or native_bf16(torch.device("cpu")):
+    if QUICK or native_bf16(torch.device("cpu")):
         return
     skip = pytest.mark.skip(reason="bf16 is emulated on this CPU (no AVX512-BF16 or AMX), so its times "
                                    "measure the emulation: time the bf16 cases on a CPU that has them")

@@ -7,15 +7,13 @@ measured in this same run (see conftest.py). Speed claims are ratios, never abso
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
+from quick import QUICK
 from stacks import BATCHES, STACKS, Stack, make_runner
 
 VARIANTS = ("eager", "fused", "compiled", "floor")
 LAYERS = [(stack, i, layer) for stack, layers in STACKS.items() for i, layer in enumerate(layers)]
-QUICK = os.environ.get("GANFORGE_BENCH_QUICK") == "1"  # CI smoke run: fewer rounds
 
 
 def rounds_for(batch: int) -> tuple[int, int]:

@@ -17,14 +17,13 @@ Under bf16 the parameters stay float32 and autocast casts them, as ``--precision
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable
 
 import pytest
 import torch
+from quick import QUICK
 from stacks import STACKS, Stack, eager_forward, floor, fused_forward
 
-QUICK = os.environ.get("GANFORGE_BENCH_QUICK") == "1"
 PRECISIONS = ("fp32", "bf16")
 TARGET_VS_EAGER = 1.15
 

@@ -23,10 +23,10 @@ import sys
 import pytest
 import torch
 from gan_steps import ablation_step, baseline_dcgan_step, baseline_step, floor_step, ganforge_trainer
+from quick import QUICK
 
 # CI smoke run: a handful of steps per case, enough to show every case runs, none to time it (on a
 # CPU that emulates bf16, a bf16 DCGAN step takes over a second)
-QUICK = os.environ.get("GANFORGE_BENCH_QUICK") == "1"
 WARMUP_STEPS = 40  # the thread tuner's first measurements happen here, as in any run
 
 
