@@ -41,7 +41,7 @@ test-fast: $(STAMP)
 	$(PYTEST) -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check ganforge tests && $(BIN)/mypy ganforge
+	$(BIN)/ruff check ganforge tests benchmarks scripts tools && $(BIN)/mypy ganforge
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-only

@@ -83,7 +83,7 @@ def dense_act_summary(groups: dict[str, dict[str, float]], write) -> None:  # ty
         if "eager" not in t or "fused" not in t:
             continue
         floor = t.get("floor")
-        ratio = lambda a, b: f"{t[a] / t[b]:.3f}" if a in t and b in t else "-"  # noqa: E731
+        ratio = lambda a, b, t=t: f"{t[a] / t[b]:.3f}" if a in t and b in t else "-"  # noqa: E731
         vs_floor = f"{t['fused'] / floor:.3f}" if floor else "-"
         flag = ""
         if floor and group.startswith(("stack", "cuda stack")):
@@ -101,7 +101,8 @@ def step_summary(groups: dict[str, dict[str, float]], write) -> None:  # type: i
     if steps:
         write("")
         write("training step (min time over rounds): speedup = baseline / ganforge, overhead = ganforge / floor")
-        write(f"{'batch':>6s} {'baseline ms':>12s} {'ganforge ms':>12s} {'floor ms':>9s} {'speedup':>8s} {'overhead':>9s}")
+        write(f"{'batch':>6s} {'baseline ms':>12s} {'ganforge ms':>12s} {'floor ms':>9s} "
+              f"{'speedup':>8s} {'overhead':>9s}")
         for batch, t in steps:
             if not {"baseline", "ganforge", "floor"} <= set(t):
                 continue
@@ -132,7 +133,8 @@ def step_summary(groups: dict[str, dict[str, float]], write) -> None:  # type: i
         theirs = t["baseline-busy"] / t["baseline-alone"]
         ok = ours <= BUSY_SLOWDOWN_TARGET and ours <= theirs
         flag = "ok" if ok else f"(target: <= {BUSY_SLOWDOWN_TARGET} and <= the baseline's)"
-        write(f"next to one busy process at b64 (median step): ganforge {ours:.2f}x slower, baseline {theirs:.2f}x slower  {flag}")
+        write(f"next to one busy process at b64 (median step): ganforge {ours:.2f}x slower, "
+              f"baseline {theirs:.2f}x slower  {flag}")
 
 
 STACK_TARGET_VS_EAGER = 1.15

@@ -16,8 +16,8 @@ Both real steps draw their batches from the same bundled MNIST digits.
 from __future__ import annotations
 
 import io
-
 from collections.abc import Callable, Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import torch
@@ -109,28 +109,29 @@ def floor_step(batch: int) -> Callable[[], None]:
     2B-row real+fake batch, D forward and input-gradient backward on the fakes) and fused Adam."""
     gen = torch.Generator().manual_seed(0)
     rand = lambda *shape: torch.randn(*shape, generator=gen)  # noqa: E731
-    g_w = [rand(o, i) for i, o in zip(G_SIZES, G_SIZES[1:])]
-    d_w = [rand(o, i) for i, o in zip(D_SIZES, D_SIZES[1:])]
+    g_w = [rand(o, i) for i, o in pairwise(G_SIZES)]
+    d_w = [rand(o, i) for i, o in pairwise(D_SIZES)]
     params = [nn.Parameter(w.clone()) for w in g_w + d_w]
     for p in params:
         p.grad = torch.randn_like(p)
     adam = torch.optim.Adam(params, lr=2e-4, betas=(0.5, 0.999), fused=True)
     adam.step()  # allocate the state outside the timing
+    # each layer's input; the extra last entry (the output size) is never paired: strict=False below
     g_x = [rand(batch, i) for i in G_SIZES]
     d_x2 = [rand(2 * batch, i) for i in D_SIZES]
     d_x = [rand(batch, i) for i in D_SIZES]
 
     def step() -> None:
-        for x, w in zip(g_x, g_w):  # G forward
+        for x, w in zip(g_x, g_w, strict=False):  # G forward
             torch.mm(x, w.t())
-        for x, w in zip(d_x2, d_w):  # D forward on real + fake
+        for x, w in zip(d_x2, d_w, strict=False):  # D forward on real + fake
             torch.mm(x, w.t())
         for k, w in reversed(list(enumerate(d_w))):  # D backward: weight grads, input grads past layer 0
             dz = d_x2[k + 1]
             torch.mm(dz.t(), d_x2[k])
             if k > 0:
                 torch.mm(dz, w)
-        for x, w in zip(d_x, d_w):  # G step: D forward on fake
+        for x, w in zip(d_x, d_w, strict=False):  # G step: D forward on fake
             torch.mm(x, w.t())
         for k, w in reversed(list(enumerate(d_w))):  # D backward: input grads only
             torch.mm(d_x[k + 1], w)

@@ -63,13 +63,13 @@ class Stack:
 
 
 def eager_forward(stack: Stack, x: torch.Tensor) -> torch.Tensor:
-    for (w, b), (_, _, act) in zip(stack.params, stack.layers):
+    for (w, b), (_, _, act) in zip(stack.params, stack.layers, strict=True):
         x = EAGER_ACT[act](F.linear(x, w, b))
     return x
 
 
 def fused_forward(stack: Stack, x: torch.Tensor) -> torch.Tensor:
-    for (w, b), (_, _, act) in zip(stack.params, stack.layers):
+    for (w, b), (_, _, act) in zip(stack.params, stack.layers, strict=True):
         x = dense_act(x, w, b, act, alpha=ALPHA)
     return x
 
@@ -93,7 +93,7 @@ class _AddmmRelu(torch.autograd.Function):
 
 def addmm_activation_forward(stack: Stack, x: torch.Tensor) -> torch.Tensor:
     """PyTorch's own fused GEMM + ReLU (cuBLASLt epilogue on CUDA) where the layer is ReLU."""
-    for (w, b), (_, _, act) in zip(stack.params, stack.layers):
+    for (w, b), (_, _, act) in zip(stack.params, stack.layers, strict=True):
         if act == "relu":
             x = _AddmmRelu.apply(b, x, w)
         else:
@@ -141,7 +141,7 @@ def floor(stack: Stack) -> Callable[[], object]:
     batch = stack.x.shape[0]
     to = dict(device=stack.x.device, dtype=stack.x.dtype)
     plan = []
-    for i, ((w, _), (fan_in, fan_out, _)) in enumerate(zip(stack.params, stack.layers)):
+    for i, ((w, _), (fan_in, fan_out, _)) in enumerate(zip(stack.params, stack.layers, strict=True)):
         xin = torch.randn(batch, fan_in, **to)
         dz = torch.randn(batch, fan_out, **to)
         needs_dx = i > 0 or stack.x.requires_grad
@@ -149,7 +149,7 @@ def floor(stack: Stack) -> Callable[[], object]:
 
     def run() -> object:
         out = None
-        for xin, w, dz, needs_dx in plan:
+        for xin, w, _, _ in plan:
             out = torch.mm(xin, w.t())
         for xin, w, dz, needs_dx in reversed(plan):
             out = torch.mm(dz.t(), xin)

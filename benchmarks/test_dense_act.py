@@ -41,7 +41,8 @@ def test_stack_forward_backward(benchmark, name, batch, variant):
 
 @pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("stack, index, layer", LAYERS, ids=[f"{s}{i}-{l[0]}x{l[1]}-{l[2]}" for s, i, l in LAYERS])
+@pytest.mark.parametrize("stack, index, layer", LAYERS,
+                         ids=[f"{s}{i}-{fan[0]}x{fan[1]}-{fan[2]}" for s, i, fan in LAYERS])
 def test_layer_forward_backward(benchmark, stack, index, layer, batch, variant):
     """One layer with an input that needs its gradient (any layer but the first of a stack)."""
     benchmark.group = f"layer {stack}{index} {layer[0]}-{layer[1]} {layer[2]} b{batch}"
@@ -80,7 +81,7 @@ def test_peak_memory_generator_batch_1024(benchmark):
     for variant, forward in (("eager", eager_forward), ("fused", fused_forward)):
         runner = fwd_bwd(forward, stack)
         runner()
-        result[variant] = (peak_bytes(runner), saved_for_backward_bytes(lambda: forward(stack, stack.x)))
+        result[variant] = (peak_bytes(runner), saved_for_backward_bytes(lambda f=forward: f(stack, stack.x)))
     benchmark.extra_info.update({f"{v}_peak_bytes": p for v, (p, _) in result.items()})
     benchmark.extra_info.update({f"{v}_saved_bytes": s for v, (_, s) in result.items()})
     benchmark.pedantic(lambda: None, rounds=1)

@@ -45,13 +45,12 @@ def main() -> None:
             trainer = Trainer(config)
             trainer.start()
             trainer.train(20)  # warm up
-            step = median_ms(lambda: trainer.train(1), 60)
+            step = median_ms(lambda t=trainer: t.train(1), 60)
             params = [p for m in (trainer.generator, trainer.discriminator) for p in m.parameters()]
             for p in params:
                 p.grad = torch.zeros_like(p)
-            seam = trainer.seam
-            reduce = median_ms(lambda: (seam.average_gradients(trainer.generator.parameters()),
-                                        seam.average_gradients(trainer.discriminator.parameters())), 60)
+            reduce = median_ms(lambda t=trainer: (t.seam.average_gradients(t.generator.parameters()),
+                                                  t.seam.average_gradients(t.discriminator.parameters())), 60)
             trainer.stop()
         rows.append((batch, step, reduce))
     if trainer.seam.is_main_process:

@@ -3,10 +3,10 @@ training run through ganforge's Trainer on the bundled MNIST digits."""
 
 from __future__ import annotations
 
+import ganforge_dcgan
 import pytest
 import torch
 
-import ganforge_dcgan
 from ganforge import RunConfig, Trainer
 from ganforge.errors import ConfigError
 from ganforge.plugins import build_registry, get_plugin_manager

@@ -3,9 +3,9 @@ reader and compare them with the run's metrics.jsonl."""
 
 from __future__ import annotations
 
+import ganforge_tensorboard
 import pytest
 
-import ganforge_tensorboard
 from ganforge import RunConfig, Trainer
 from ganforge.plugins import build_registry, get_plugin_manager
 from ganforge.run.folder import read_metrics
@@ -38,7 +38,7 @@ def test_losses_evals_and_samples_are_written(tmp_path, data):
     rows = [r for r in read_metrics(trainer.folder.metrics) if "d_loss" in r]
     logged = [(e.step, e.value) for e in reader.Scalars("loss/d_loss")]
     assert [s for s, _ in logged] == [r["step"] for r in rows]
-    assert all(abs(v - r["d_loss"]) < 1e-6 for (_, v), r in zip(logged, rows))
+    assert all(abs(v - r["d_loss"]) < 1e-6 for (_, v), r in zip(logged, rows, strict=True))
     key = "eval/modes" if data == "ring8" else "eval/fid"
     assert [e.step for e in reader.Scalars(key)] == [10, 20]
     assert [e.step for e in reader.Images("samples")] == [10, 20]
@@ -82,4 +82,4 @@ def test_a_run_resumed_after_a_crash_continues_its_events_without_a_purge(tmp_pa
     rows = [r for r in read_metrics(resumed.folder.metrics) if "d_loss" in r]
     logged = [(e.step, e.value) for e in reader.Scalars("loss/d_loss")]
     assert [s for s, _ in logged] == [5, 10, 15, 20, 25, 30] == [r["step"] for r in rows]
-    assert all(abs(v - r["d_loss"]) < 1e-6 for (_, v), r in zip(logged, rows))
+    assert all(abs(v - r["d_loss"]) < 1e-6 for (_, v), r in zip(logged, rows, strict=True))
