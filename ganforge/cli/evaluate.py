@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ganforge.cli import rejection
     from ganforge.cli.args import non_negative_int
 
     p = sub.add_parser("eval", help="compute sample-quality metrics for a run",
@@ -33,6 +34,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "metric.weights=PATH choose the feature extractor; data.KEY=VALUE changes the real "
                         "data compared with, e.g. data.root=DIR: a held-out folder for a folder run")
     p.add_argument("--json", dest="json_path", help="also write the numbers to this JSON file")
+    rejection.add_arguments(p)
     p.set_defaults(handler=handle)
 
 
@@ -40,6 +42,7 @@ def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from ganforge.cli.rejection import rejection_generator
     from ganforge.config import apply_set
     from ganforge.errors import UsageError
     from ganforge.metrics.evaluate import describe_skipped, evaluate, group_by_text
@@ -72,8 +75,10 @@ def handle(args: argparse.Namespace) -> int:
                              f"{tuple(run.info.sample_shape)}; keep data.size and data.channels as they were")
         describe = getattr(dataset, "describe", None)
         print(f"real data: {describe() if callable(describe) else config.data}")
-    result = evaluate(run.generator, run.z_dim, dataset, registry, args.metrics, args.n, args.seed,
+    generator = rejection_generator(args, run, dataset, registry) if args.drs else run.generator
+    result = evaluate(generator, run.z_dim, dataset, registry, args.metrics, args.n, args.seed,
                       run.step, options.get("metric", {}))
+    drawn = _rejection_record(generator, args)
     against = f" vs {result.n_real} real" if result.n_real else ""
     table = Table(title=f"{args.run_dir} @ step {result.step}: {result.n_fake} generated{against}",
                   title_justify="left")
@@ -91,11 +96,24 @@ def handle(args: argparse.Namespace) -> int:
     unavailable = {k: v for k, v in result.skipped.items() if not v.startswith("does not apply")}
     if unavailable:  # a metric for other kinds of data is no news; one that lacks features is
         print(f"not computed: {describe_skipped(unavailable)}")
+    if drawn:
+        print(f"rejection sampling kept {drawn['acceptance']:.1%} of {drawn['candidates']:,} generated samples")
     if args.json_path:
         with replacing(args.json_path, "--json") as partial:
-            Path(partial).write_text(json.dumps({"run": str(args.run_dir), **result.to_dict()}, indent=2) + "\n")
+            Path(partial).write_text(json.dumps({"run": str(args.run_dir), **result.to_dict(),
+                                                 "rejection": drawn}, indent=2) + "\n")
         print(f"wrote {args.json_path}")
     return 0
+
+
+def _rejection_record(generator: object, args: argparse.Namespace) -> dict[str, float] | None:
+    """What ``--drs`` did, for the printout and the JSON: ``None`` without it."""
+    from ganforge.models.rejection import RejectionSampled
+
+    if not isinstance(generator, RejectionSampled):
+        return None
+    return {"critic_steps": args.drs_steps, "quantile": args.drs_quantile, "cap": generator.cap,
+            "acceptance": generator.acceptance, "candidates": generator.drawn}
 
 
 def rows(result: EvalResult) -> list[tuple[str, str, str]]:

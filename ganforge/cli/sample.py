@@ -14,6 +14,7 @@ FORMATS = (".npy", ".png")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from ganforge.cli import rejection
     from ganforge.cli.args import non_negative_int
 
     p = sub.add_parser("sample", help="write samples from a run's latest checkpoint",
@@ -28,6 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="draw only class K (runs trained with classes, e.g. the mnist recipe: 0-9)")
     p.add_argument("--step", type=non_negative_int, default=None,
                    help="use the checkpoint of this step instead of the latest (see checkpoints/)")
+    rejection.add_arguments(p)
     p.set_defaults(handler=handle)
 
 
@@ -43,9 +45,20 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"-o {out}: unknown format {out.suffix or '(none)'}; use a name ending in .npy or .png")
     if args.n < 1:
         raise UsageError("-n must be at least 1")
+    if args.drs and args.label is not None:
+        raise UsageError("--class and --drs cannot be combined: the rejection critic scores samples without a "
+                         "class; drop one of them")
     check_output_file(out, "-o", example="samples.npy")  # before any work: one line, exit 2
     _, registry = load_registry()
     run = load_run(args.run_dir, registry, ema=args.ema, step=args.step)
+    if args.drs:
+        import dataclasses
+
+        from ganforge.cli.rejection import rejection_generator
+        from ganforge.train.build import build_dataset
+
+        sampler = rejection_generator(args, run, build_dataset(run.config, registry), registry)
+        run = dataclasses.replace(run, generator=sampler)
     require_memory(args.n * math.prod(run.info.sample_shape), f"-n {args.n}", "ask for fewer samples")
     samples = run.sample(args.n, seed=args.seed, label=args.label)
     real = None

@@ -32,6 +32,13 @@ def build_models(config: AnyConfig, registry: Registry, info: DataInfo) -> tuple
     return gen, disc
 
 
+def build_critic(config: AnyConfig, registry: Registry, info: DataInfo) -> nn.Module:
+    """A fresh discriminator of the run's kind and options, scoring one sample per logit without a
+    class: the critic that rejection sampling fits (``disc.pack`` and ``disc.classes`` dropped)."""
+    options = {k: v for k, v in config.section("disc").items() if k not in ("pack", "classes")}
+    return registry.get("discriminator", config.disc or config.gen).build(sample_shape=info.sample_shape, **options)
+
+
 def build_loss(config: AnyConfig, registry: Registry) -> GanLoss:
     """The loss with its R1/R2 weights set as ``loss.penalties``: ``loss.r1`` and ``loss.r2`` are
     the training step's options, so they are split off before the factory is called and any
