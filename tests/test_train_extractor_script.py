@@ -97,3 +97,24 @@ def test_a_missing_source_is_a_usage_error(tmp_path, capsys, script):
         script.main(["--all-mnist", str(tmp_path / "absent"), "--out", str(tmp_path)])
     assert exit_info.value.code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_write_idx_gives_a_folder_that_data_root_reads(tmp_path, script, capsys):
+    """The pickle's digits written as IDX files read back bit for bit, and as ``data.root`` they are
+    the training and held-out digits of the mnist data set."""
+    from ganforge.data.mnist import load_idx_dir
+
+    digits = _fake_mnist(int(np.random.default_rng().integers(2**31)))
+    src = _as_pickle(tmp_path / "mnist.pkl.gz", *digits)
+    assert script.main(["--all-mnist", str(src), "--write-idx", str(tmp_path / "idx")]) == 0
+    assert "wrote 60 training and 20 test digits" in capsys.readouterr().out
+    for a, original in zip(script.load_all_mnist(tmp_path / "idx"), digits, strict=True):
+        np.testing.assert_array_equal(a, original)
+    splits = load_idx_dir(tmp_path / "idx")
+    assert splits["train"][0].shape == (60, 28, 28) and splits["test"][0].shape == (20, 28, 28)
+
+
+def test_write_idx_without_a_source_is_a_usage_error(tmp_path, script, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        script.main(["--write-idx", str(tmp_path / "idx")])
+    assert exit_info.value.code == 2 and "--write-idx needs --all-mnist" in capsys.readouterr().err
