@@ -108,7 +108,7 @@ def test_a_critic_that_rejects_nearly_everything_says_what_to_change():
 
 
 @pytest.mark.slow
-def test_eval_and_sample_with_drs_report_what_they_kept(tmp_path, capsys):
+def test_eval_and_sample_with_drs_report_what_they_kept(tmp_path, capsys, monkeypatch):
     out = tmp_path / "g"
     small = ["--set", "gen.hidden=32,32", "--set", "disc.hidden=32,32", "--z-dim", "4"]
     assert main(["run", "--data", "ring8", "--steps", "60", "--out", str(out), *small]) == 0
@@ -121,7 +121,19 @@ def test_eval_and_sample_with_drs_report_what_they_kept(tmp_path, capsys):
     assert record["critic_steps"] == 50 and record["quantile"] == 0.9 and 0 < record["acceptance"] <= 1
     assert record["candidates"] >= 400
     assert main(["sample", str(out), "-n", "32", "-o", str(tmp_path / "s.npy"), "--drs", "--drs-steps", "20"]) == 0
-    assert "wrote 32 samples" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "wrote 32 samples" in text and "tells nearly every generated sample" not in text
+
+    class Sharp(nn.Module):  # a critic sure that every generated sample is fake: logit -10
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.full((len(x), 1), -10.0)
+
+    import ganforge.models.rejection as rejection
+
+    monkeypatch.setattr(rejection, "fit_critic", lambda *args, **kwargs: Sharp())
+    assert main(["eval", str(out), "-n", "100", "--drs"]) == 0
+    text = capsys.readouterr().out
+    assert "capped at the 0.9 quantile: -10.00" in text and "tells nearly every generated sample" in text
 
 
 def test_drs_usage_errors_exit_2(tmp_path, capsys):
