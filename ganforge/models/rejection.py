@@ -72,7 +72,8 @@ class RejectionSampled(nn.Module):
             raise ValueError(f"the cap's quantile must be in (0, 1], got {quantile}")
         self.generator, self.critic, self.z_dim = generator, critic, z_dim
         self.rng = torch.Generator().manual_seed(seed)
-        probe = draw(generator, torch.randn(CAP_SAMPLES, z_dim, generator=self.rng), 1000)
+        device = next(generator.parameters()).device
+        probe = draw(generator, torch.randn(CAP_SAMPLES, z_dim, generator=self.rng).to(device), 1000)
         self.cap = float(torch.quantile(logits_of(critic, probe), quantile))
         self.accepted = 0
         self.drawn = 0
@@ -89,10 +90,11 @@ class RejectionSampled(nn.Module):
         for _ in range(MAX_DRAWS):
             samples = self.generator(candidates).float()
             logit = self.critic(samples).float().view(-1)
-            keep = torch.rand(len(samples), generator=self.rng) < torch.exp((logit - self.cap).clamp(max=0.0))
+            chance = torch.exp((logit - self.cap).clamp(max=0.0)).cpu()  # the RNG lives on the CPU
+            keep = torch.rand(len(samples), generator=self.rng) < chance
             self.drawn += len(samples)
             self.accepted += int(keep.sum())
-            kept.append(samples[keep])
+            kept.append(samples[keep.to(samples.device)])
             count += int(keep.sum())
             if count >= len(z):
                 return torch.cat(kept)[: len(z)]
