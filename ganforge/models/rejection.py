@@ -17,8 +17,6 @@ eval``, ``ganforge sample``) draws the accepted samples without knowing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -34,8 +32,7 @@ every fake from the data, whose ratios say nothing about modes."""
 
 
 def fit_critic(critic: nn.Module, generator: nn.Module, z_dim: int, dataset: GanDataset,
-               steps: int, batch_size: int = 64, lr: float = 2e-4, seed: int = 0,
-               progress: Callable[[int, float], None] | None = None) -> nn.Module:
+               steps: int, batch_size: int = 64, lr: float = 2e-4, seed: int = 0) -> nn.Module:
     """Train ``critic`` (one logit per sample) to tell ``dataset``'s samples (label 1) from the
     frozen ``generator``'s (label 0) with the logistic loss; returns it in eval mode."""
     rng = torch.Generator().manual_seed(seed)
@@ -43,15 +40,13 @@ def fit_critic(critic: nn.Module, generator: nn.Module, z_dim: int, dataset: Gan
     target = torch.cat([torch.ones(batch_size), torch.zeros(batch_size)])
     batches = iter(dataset.batches(batch_size, rng))
     critic.train()
-    for step in range(steps):
+    for _ in range(steps):
         real = next(batches)
         fake = draw(generator, torch.randn(batch_size, z_dim, generator=rng))
         loss = F.binary_cross_entropy_with_logits(critic(torch.cat([real, fake])).view(-1), target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        if progress is not None:
-            progress(step + 1, float(loss))
     return critic.eval()
 
 
@@ -92,10 +87,10 @@ class RejectionSampled(nn.Module):
             logit = self.critic(samples).float().view(-1)
             chance = torch.exp((logit - self.cap).clamp(max=0.0)).cpu()  # the RNG lives on the CPU
             keep = torch.rand(len(samples), generator=self.rng) < chance
-            self.drawn += len(samples)
-            self.accepted += int(keep.sum())
             kept.append(samples[keep.to(samples.device)])
-            count += int(keep.sum())
+            self.drawn += len(samples)
+            self.accepted += len(kept[-1])
+            count += len(kept[-1])
             if count >= len(z):
                 return torch.cat(kept)[: len(z)]
             candidates = torch.randn(len(z), self.z_dim, generator=self.rng).to(z.device)

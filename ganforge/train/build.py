@@ -27,16 +27,18 @@ def build_models(config: AnyConfig, registry: Registry, info: DataInfo) -> tuple
     gen = registry.get("generator", config.gen).build(
         z_dim=config.z_dim, sample_shape=info.sample_shape, value_range=info.value_range,
         **config.section("gen"))
-    disc = registry.get("discriminator", config.disc or config.gen).build(
-        sample_shape=info.sample_shape, **config.section("disc"))
-    return gen, disc
+    return gen, _discriminator(config, registry, info, config.section("disc"))
+
+
+def _discriminator(config: AnyConfig, registry: Registry, info: DataInfo, options: dict) -> nn.Module:
+    return registry.get("discriminator", config.disc or config.gen).build(sample_shape=info.sample_shape, **options)
 
 
 def build_critic(config: AnyConfig, registry: Registry, info: DataInfo) -> nn.Module:
     """A fresh discriminator of the run's kind and options, scoring one sample per logit without a
     class: the critic that rejection sampling fits (``disc.pack`` and ``disc.classes`` dropped)."""
     options = {k: v for k, v in config.section("disc").items() if k not in ("pack", "classes")}
-    return registry.get("discriminator", config.disc or config.gen).build(sample_shape=info.sample_shape, **options)
+    return _discriminator(config, registry, info, options)
 
 
 def build_loss(config: AnyConfig, registry: Registry) -> GanLoss:
