@@ -107,11 +107,17 @@ def test_a_critic_that_rejects_nearly_everything_says_what_to_change():
         generate(sampler, 3, 1000, 0)
 
 
+SMALL = ["--set", "gen.hidden=32,32", "--set", "disc.hidden=32,32", "--z-dim", "4"]
+
+
+def train_small(out) -> None:  # type: ignore[no-untyped-def]
+    assert main(["run", "--data", "ring8", "--steps", "60", "--out", str(out), *SMALL]) == 0
+
+
 @pytest.mark.slow
 def test_eval_and_sample_with_drs_report_what_they_kept(tmp_path, capsys, monkeypatch):
     out = tmp_path / "g"
-    small = ["--set", "gen.hidden=32,32", "--set", "disc.hidden=32,32", "--z-dim", "4"]
-    assert main(["run", "--data", "ring8", "--steps", "60", "--out", str(out), *small]) == 0
+    train_small(out)
     capsys.readouterr()
     report = tmp_path / "m.json"
     assert main(["eval", str(out), "-n", "400", "--drs", "--drs-steps", "50", "--json", str(report)]) == 0
@@ -131,7 +137,7 @@ def test_eval_and_sample_with_drs_report_what_they_kept(tmp_path, capsys, monkey
     import ganforge.models.rejection as rejection
 
     monkeypatch.setattr(rejection, "fit_critic", lambda *args, **kwargs: Sharp())
-    assert main(["eval", str(out), "-n", "100", "--drs"]) == 0
+    assert main(["eval", str(out), "-n", "100", "--drs", "--drs-refit"]) == 0
     text = capsys.readouterr().out
     assert "capped at the 0.9 quantile: -10.00" in text and "tells nearly every generated sample" in text
 
@@ -140,3 +146,54 @@ def test_drs_usage_errors_exit_2(tmp_path, capsys):
     assert main(["eval", str(tmp_path), "--drs", "--drs-quantile", "0"]) == 2
     assert main(["sample", str(tmp_path), "-o", str(tmp_path / "s.npy"), "--drs", "--class", "3"]) == 2
     assert "--class and --drs" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_second_drs_loads_the_critic_the_first_fitted_and_draws_the_same(tmp_path, capsys):
+    """The critic is saved in the run folder under the generator's weights and how it was fitted:
+    the same call again loads it and reports the same numbers; another seed, --drs-refit, a damaged
+    file or a checkpoint with other weights fit afresh."""
+    out = tmp_path / "g"
+    train_small(out)
+    drs = ["-n", "300", "--drs", "--drs-steps", "40"]
+
+    def evaluate(*extra: str) -> tuple[str, dict]:
+        capsys.readouterr()
+        report = tmp_path / "m.json"
+        assert main(["eval", str(out), *drs, "--json", str(report), *extra]) == 0
+        return capsys.readouterr().out, json.loads(report.read_text())
+
+    first_text, first = evaluate()
+    saved = list((out / "critics").glob("drs-*.safetensors"))
+    assert "fitted in 40 steps" in first_text and len(saved) == 1 and f"saved as {saved[0]}" in first_text
+    again_text, again = evaluate()
+    assert f"loaded from {saved[0]}" in again_text and "fitted in 40 steps (" not in again_text
+    assert again == first  # every metric and the rejection record, to the last digit
+
+    assert "fitted in 40 steps (" in evaluate("--seed", "1")[0]
+    assert len(list((out / "critics").glob("drs-*"))) == 2
+    refit_text, refit = evaluate("--drs-refit")
+    assert "fitted in 40 steps (" in refit_text and refit == first  # fitting is seeded: the same critic
+    saved[0].write_bytes(b"not a critic")
+    damaged_text, damaged = evaluate()
+    assert "fitted in 40 steps (" in damaged_text and damaged == first
+    assert f"loaded from {saved[0]}" in evaluate()[0]  # the damaged file was replaced
+
+    assert main(["run", "--data", "ring8", "--steps", "80", "--out", str(out), "--resume", *SMALL]) == 0
+    assert "fitted in 40 steps (" in evaluate()[0]  # new weights: a new critic
+
+
+@pytest.mark.slow
+def test_drs_on_a_run_folder_it_cannot_write_still_evaluates(tmp_path, capsys, mount_tmpfs):
+    import shutil
+    import subprocess
+
+    disk = mount_tmpfs("16m")
+    train_small(tmp_path / "g")
+    shutil.copytree(tmp_path / "g", disk / "g")
+    assert subprocess.run(["mount", "-o", "remount,ro", str(disk)]).returncode == 0
+    capsys.readouterr()
+    assert main(["eval", str(disk / "g"), "-n", "200", "--drs", "--drs-steps", "20"]) == 0
+    text = capsys.readouterr().out
+    assert "not saved (Read-only file system), so the next --drs fits it again" in text
+    assert "rejection sampling kept" in text

@@ -75,7 +75,7 @@ def handle(args: argparse.Namespace) -> int:
                              f"{tuple(run.info.sample_shape)}; keep data.size and data.channels as they were")
         describe = getattr(dataset, "describe", None)
         print(f"real data: {describe() if callable(describe) else config.data}")
-    generator = rejection_generator(args, run, dataset, registry) if args.drs else run.generator
+    generator = rejection_generator(args, run, dataset, registry, config) if args.drs else run.generator
     result = evaluate(generator, run.z_dim, dataset, registry, args.metrics, args.n, args.seed,
                       run.step, options.get("metric", {}))
     drawn = _rejection_record(generator, args)

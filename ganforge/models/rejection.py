@@ -17,6 +17,10 @@ eval``, ``ganforge sample``) draws the accepted samples without knowing.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,22 +36,38 @@ every fake from the data, whose ratios say nothing about modes."""
 
 
 def fit_critic(critic: nn.Module, generator: nn.Module, z_dim: int, dataset: GanDataset,
-               steps: int, batch_size: int = 64, lr: float = 2e-4, seed: int = 0) -> nn.Module:
+               steps: int, batch_size: int = 64, lr: float = 2e-4, seed: int = 0, bf16: bool = False) -> nn.Module:
     """Train ``critic`` (one logit per sample) to tell ``dataset``'s samples (label 1) from the
-    frozen ``generator``'s (label 0) with the logistic loss; returns it in eval mode."""
+    frozen ``generator``'s (label 0) with the logistic loss; returns it in eval mode. ``bf16``:
+    its forward passes under bf16 autocast (weights and Adam stay float32), as a bf16 run trains."""
     rng = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(critic.parameters(), lr=lr, betas=(0.5, 0.999))
     target = torch.cat([torch.ones(batch_size), torch.zeros(batch_size)])
     batches = iter(dataset.batches(batch_size, rng))
+    device = next(critic.parameters()).device
     critic.train()
     for _ in range(steps):
         real = next(batches)
         fake = draw(generator, torch.randn(batch_size, z_dim, generator=rng))
-        loss = F.binary_cross_entropy_with_logits(critic(torch.cat([real, fake])).view(-1), target)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = critic(torch.cat([real, fake])).float().view(-1)
+        loss = F.binary_cross_entropy_with_logits(logits, target)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     return critic.eval()
+
+
+def fingerprint(generator: nn.Module, recipe: dict[str, Any]) -> str:
+    """A hex digest of the generator's weights and of ``recipe`` (how a critic is fitted: its
+    architecture, data, steps, seed, precision): two critics with one fingerprint come out the same,
+    so a saved one can stand in for a refit. The weights, not a checkpoint's name, are hashed: a
+    rewound and retrained run reuses step numbers."""
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode())
+    for name, tensor in sorted(generator.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 @torch.no_grad()

@@ -31,6 +31,7 @@ METRICS = "metrics.jsonl"
 SAMPLES = "samples"
 LOSSES_PLOT = "losses.png"
 REAL_PREVIEW = "real.png"
+CRITICS = "critics"
 
 
 @dataclass
@@ -93,6 +94,11 @@ class RunFolder:
     def last_samples(self) -> Path | None:
         found = sorted(self.samples.glob("step_*.png"))
         return found[-1] if found else None
+
+    def critic(self, fingerprint: str) -> Path:
+        """Where ``--drs`` keeps the rejection critic it fitted for ``fingerprint`` (the generator's
+        weights and how the critic was fitted; :func:`ganforge.models.rejection.fingerprint`)."""
+        return self.root / CRITICS / f"drs-{fingerprint[:20]}.safetensors"
 
     def plugin_dir(self, name: str) -> Path:
         """A folder of the run's for a plugin's own files (``RUN/tensorboard``, ...)."""
