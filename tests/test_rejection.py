@@ -197,3 +197,22 @@ def test_drs_on_a_run_folder_it_cannot_write_still_evaluates(tmp_path, capsys, m
     text = capsys.readouterr().out
     assert "not saved (Read-only file system), so the next --drs fits it again" in text
     assert "rejection sampling kept" in text
+
+
+@pytest.mark.parametrize(("disc", "mbstd"), [("mlp", True), ("dcgan", 4), ("resnet", 4)])
+def test_the_critic_scores_each_sample_alone_where_the_run_s_d_sees_the_batch(registry, disc, mbstd):
+    """A run's D with a minibatch-std feature scores a sample differently in another batch; the
+    critic built from it must not, or a sample's chance of being kept would depend on its neighbours."""
+    from ganforge import RunConfig
+    from ganforge.train.build import build_critic, build_dataset, build_models
+
+    config = RunConfig(gen=disc, data="mnist", z_dim=8, options={"disc": {"mbstd": mbstd, "pack": 1}})
+    info = build_dataset(config, registry).info
+    torch.manual_seed(random.randrange(2**31))
+    x = torch.randn(8, *info.sample_shape)
+    _, d = build_models(config, registry, info)
+    critic = build_critic(config, registry, info)
+    with torch.no_grad():
+        assert not torch.allclose(d.eval()(x[:4]), d(torch.cat([x[:4], 3 * x[4:]]))[:4])
+        alone, among = critic.eval()(x[:4]), critic(torch.cat([x[:4], 3 * x[4:]]))[:4]
+    torch.testing.assert_close(alone, among, rtol=1e-5, atol=1e-5)

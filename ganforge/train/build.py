@@ -36,8 +36,18 @@ def _discriminator(config: AnyConfig, registry: Registry, info: DataInfo, option
 
 def build_critic(config: AnyConfig, registry: Registry, info: DataInfo) -> nn.Module:
     """A fresh discriminator of the run's kind and options, scoring one sample per logit without a
-    class: the critic that rejection sampling fits (``disc.pack`` and ``disc.classes`` dropped)."""
+    class: the critic that rejection sampling fits (``disc.pack`` and ``disc.classes`` dropped).
+    Its minibatch-std feature, where it has one, is off too: that feature is a statistic of the
+    whole batch, so a sample's logit, and with it the chance it is kept, would depend on which
+    samples it was scored with."""
+    from ganforge.options import annotations_of, option_problem
+
     options = {k: v for k, v in config.section("disc").items() if k not in ("pack", "classes")}
+    factory = registry.get("discriminator", config.disc or config.gen).factory
+    if "mbstd" in annotations_of(factory):
+        off = [v for v in (False, 0) if option_problem(factory, {"mbstd": v}, "disc") is None]
+        if off:  # a switch (mlp) or a group size (dcgan, resnet); an mbstd of other meaning stays
+            options["mbstd"] = off[0]
     return _discriminator(config, registry, info, options)
 
 
