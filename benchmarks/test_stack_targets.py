@@ -2,7 +2,8 @@
 eager vs the GEMM floor, at batch 64 and 256, in float32 and under bf16 autocast.
 Run: pytest benchmarks/test_stack_targets.py --benchmark-only
 
-Each (batch, precision) is one pytest-benchmark group, ``stack G+D b<batch> <precision>``, so the
+Each (batch, precision) is one pytest-benchmark case and group, ``stack G+D b<batch> <precision>``,
+its three variants timed in interleaved rounds (benchmarks/interleaved.py), so the
 ratio table of conftest.py prints fused/eager and fused/floor for it, and below it the targets of
 issue 23 (fused at least 1.15x eager's speed, at most 1.05x the floor). No wall-clock value is
 asserted: the machine is shared, only ratios within a run mean anything.
@@ -21,6 +22,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from interleaved import interleaved
 from quick import QUICK
 from stacks import STACKS, Stack, eager_forward, floor, fused_forward
 
@@ -57,11 +59,11 @@ def make_runner(variant: str, batch: int, precision: str) -> Callable[[], object
     return run
 
 
-@pytest.mark.parametrize("variant", ("eager", "fused", "floor"))
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("batch", (64, 256))
-def test_stack_targets(benchmark, batch, precision, variant):
+def test_stack_targets(benchmark, batch, precision):
+    """eager, fused and floor in interleaved rounds (benchmarks/interleaved.py): pytest-benchmark
+    times fused, the other two run once before each of its rounds."""
     benchmark.group = f"stack G+D b{batch} {precision}"
-    runner = make_runner(variant, batch, precision)
-    iterations = max(1, 512 // batch)
-    benchmark.pedantic(runner, rounds=3 if QUICK else 40, iterations=iterations, warmup_rounds=3)
+    runners = {variant: make_runner(variant, batch, precision) for variant in ("eager", "floor", "fused")}
+    interleaved(benchmark, runners, "fused", rounds=3 if QUICK else 40 * max(1, 512 // batch), warmup_rounds=3)

@@ -8,10 +8,13 @@ Groups (the summary at the end prints the ratios, see conftest.py):
   against the bare :class:`ganforge.train.step.GanStep` it wraps, at one fixed thread count.
 - ``step ablation b64``: what each choice of the step is worth (Adam's form, one D pass or two).
 - ``step busy b64``: ganforge and the baseline alone and next to one CPU-bound competitor process.
-- ``step b64`` also holds ``ganforge_bf16``: the Trainer under ``--precision bf16`` against the same
-  fp32 tutorial loop (the step a user gets by asking for bf16).
+- ``step bf16 b64``: the Trainer under ``--precision bf16`` against the fp32 tutorial loop (the step
+  a user gets by asking for bf16).
 - ``dcgan step b64``: the built-in DCGAN pair at 28x28 through the real Trainer (fp32 and bf16)
   against the DCGAN loop as tutorials write it (``baseline_dcgan_step``).
+
+The last two, which issue 23's targets read, time their variants in interleaved rounds
+(benchmarks/interleaved.py), so a busy minute on a shared machine slows them alike.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import sys
 import pytest
 import torch
 from gan_steps import ablation_step, baseline_dcgan_step, baseline_step, floor_step, ganforge_trainer
+from interleaved import interleaved
 from quick import QUICK
 
 # CI smoke run: a handful of steps per case, enough to show every case runs, none to time it (on a
@@ -55,7 +59,7 @@ def ganforge_step(batch, tmp_path, **kwargs):  # type: ignore[no-untyped-def]
     return trainer, lambda: trainer.train(1)
 
 
-STEP_CASES = [(b, v) for b in (64, 256, 1024) for v in ("baseline", "ganforge", "floor")] + [(64, "ganforge_bf16")]
+STEP_CASES = [(b, v) for b in (64, 256, 1024) for v in ("baseline", "ganforge", "floor")]
 
 
 @pytest.mark.parametrize(("batch", "variant"), STEP_CASES)
@@ -72,18 +76,37 @@ def test_step(benchmark, batch, variant, tmp_path):
         run(benchmark, baseline_step(batch) if variant == "baseline" else floor_step(batch), batch)
 
 
-@pytest.mark.parametrize("variant", ["baseline", "ganforge", "ganforge_bf16"])
-def test_dcgan_step(benchmark, variant, tmp_path):
-    """The built-in DCGAN pair through the real Trainer against the tutorial DCGAN loop, batch 64."""
+def run_interleaved(benchmark, baseline, trainers: dict, timed: str) -> None:  # type: ignore[no-untyped-def]
+    """The tutorial loop and Trainers (name -> Trainer) at one batch of 64, in interleaved rounds
+    (benchmarks/interleaved.py). Every Trainer runs at torch's default thread count, the
+    baseline's: the thread tuner of one would otherwise change the threads of the others."""
+    runners = {"baseline": baseline, **{name: (lambda t=t: t.train(1)) for name, t in trainers.items()}}
+    for _ in range(WARMUP_STEPS if not QUICK else 2):
+        for step in runners.values():
+            step()
+    rounds, iterations = plan(64)
+    interleaved(benchmark, runners, timed, rounds=rounds * iterations, warmup_rounds=0 if QUICK else 1)
+    benchmark.extra_info["threads"] = torch.get_num_threads()
+    for trainer in trainers.values():
+        trainer.stop()
+
+
+def test_dcgan_step(benchmark, tmp_path):
+    """The built-in DCGAN pair through the real Trainer (fp32 and bf16) against the tutorial DCGAN
+    loop, batch 64, the three in interleaved rounds."""
     benchmark.group = "dcgan step b64"
-    if variant == "baseline":
-        run(benchmark, baseline_dcgan_step(64), 64)
-        return
-    precision = "bf16" if variant.endswith("bf16") else "fp32"
-    trainer, step = ganforge_step(64, tmp_path, gen="dcgan", precision=precision)
-    run(benchmark, step, 64)
-    benchmark.extra_info["threads"] = trainer.threads.threads
-    trainer.stop()
+    threads = torch.get_num_threads()
+    trainers = {name: ganforge_trainer(64, tmp_path / name, gen="dcgan", precision=precision, threads=threads)
+                for name, precision in (("ganforge", "fp32"), ("ganforge_bf16", "bf16"))}
+    run_interleaved(benchmark, baseline_dcgan_step(64), trainers, "ganforge")
+
+
+def test_bf16_step(benchmark, tmp_path):
+    """The MLP step a user gets with --precision bf16 through the real Trainer against the fp32
+    tutorial loop, batch 64, in interleaved rounds."""
+    benchmark.group = "step bf16 b64"
+    trainer = ganforge_trainer(64, tmp_path / "run", precision="bf16", threads=torch.get_num_threads())
+    run_interleaved(benchmark, baseline_step(64), {"ganforge_bf16": trainer}, "ganforge_bf16")
 
 
 @pytest.mark.parametrize("variant", ["fp32", "bf16"])

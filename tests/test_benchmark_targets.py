@@ -21,7 +21,8 @@ def test_target_rows_take_each_ratio_the_right_way_round():
     groups = {
         "stack G+D b64 fp32": {"eager": 1.2, "fused": 1.0, "floor": 0.98},
         "stack G+D b256 bf16": {"eager": 1.1, "fused": 1.0, "floor": 0.5},
-        "step b64": {"baseline": 10.0, "ganforge": 6.0, "ganforge_bf16": 4.0, "floor": 3.0},
+        "step b64": {"baseline": 10.0, "ganforge": 6.0, "floor": 3.0},
+        "step bf16 b64": {"baseline": 10.0, "ganforge_bf16": 4.0},
         "dcgan step b64": {"baseline": 10.0, "ganforge": 8.0},
     }
     rows = {what: (ratio, target, met) for what, ratio, target, met in summary.target_rows(groups)}
@@ -33,3 +34,48 @@ def test_target_rows_take_each_ratio_the_right_way_round():
     # Not measured in this run: no row rather than a made-up one.
     assert "dcgan step b64: Trainer (bf16) vs tutorial loop" not in rows
     assert not any(what.startswith("stacks fp32 b256") for what in rows)
+
+
+def load_interleaved():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("interleaved", ROOT / "benchmarks" / "interleaved.py")
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+class FakeBenchmark:
+    """pytest-benchmark's ``pedantic`` as it behaves: setup, then the timed call, each round."""
+
+    def __init__(self) -> None:
+        self.extra_info: dict = {}
+
+    def pedantic(self, target, setup, rounds, iterations, warmup_rounds):  # type: ignore[no-untyped-def]
+        assert iterations == 1 and warmup_rounds == 0  # pytest-benchmark refuses more with a setup
+        for _ in range(rounds):
+            setup()
+            target()
+
+
+def test_interleaved_rounds_run_every_variant_before_each_timed_round():
+    interleaved = load_interleaved()
+    calls: list[str] = []
+    runners = {name: (lambda name=name: calls.append(name)) for name in ("eager", "fused", "floor")}
+    bench = FakeBenchmark()
+    interleaved.interleaved(bench, runners, "fused", rounds=4, warmup_rounds=2)
+    assert calls == ["eager", "fused", "floor"] * 2 + ["eager", "floor", "fused"] * 4
+    assert bench.extra_info["timed_variant"] == "fused"
+    assert {k: len(v) for k, v in bench.extra_info["interleaved"].items()} == {"eager": 4, "floor": 4}
+
+
+def test_variant_times_reads_the_timed_variant_and_the_interleaved_ones():
+    interleaved = load_interleaved()
+
+    class Stats:
+        min, median = 2.0, 3.0
+
+    class Bench:
+        stats = Stats()
+        extra_info = {"timed_variant": "fused", "interleaved": {"eager": [5.0, 4.0, 9.0], "floor": [1.0, 3.0]}}
+
+    assert interleaved.variant_times(Bench()) == {"fused": 2.0, "eager": 4.0, "floor": 1.0}
+    assert interleaved.variant_times(Bench(), "median") == {"fused": 3.0, "eager": 5.0, "floor": 2.0}
