@@ -7,6 +7,10 @@ Draws ``-n`` stacks from the run (EMA weights, as ``ganforge eval``), reads each
 for an even spread; ``ganforge eval`` reports the KL they make as ``kl_channels``). ``--out``
 writes a picture: row d holds channels read as digit d, the last row the channels with the
 highest probability of a 1 among those *not* read as 1 (the near misses of the rarest digit).
+
+``--doubt P`` also reads as many real stacks (the run's data) and prints, for both, the share of
+channels the classifier reads with a probability below ``P``, and the digit shares of the
+confident readings alone: whether a digit is over-drawn by G or only read into G's unclear strokes.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--near", type=int, default=1, help="the digit whose near misses fill the last row")
     parser.add_argument("--out", help="write the picture of digits by reading to this PNG")
+    parser.add_argument("--doubt", type=float, metavar="P",
+                        help="compare doubtful readings (top probability below P, e.g. 0.9) with real stacks'")
     args = parser.parse_args()
 
     from ganforge.metrics.stacked_modes import StackedModes, centre_digits
@@ -36,16 +42,36 @@ def main() -> None:
     from ganforge.train.restore import load_run
 
     torch.set_num_threads(1)
-    stacks = load_run(args.run, load_registry()[1]).sample(args.n, seed=args.seed)
+    registry = load_registry()[1]
+    run = load_run(args.run, registry)
+    stacks = run.sample(args.n, seed=args.seed)
     digits = centre_digits(stacks)  # (3N, 1, 28, 28): R, G, B of each stack in turn
-    probabilities = StackedModes().classifier().probabilities(digits)
+    reader = StackedModes().classifier()
+    probabilities = reader.probabilities(digits)
     read = probabilities.argmax(1)
     for channel, name in enumerate("RGB"):
         shares = torch.bincount(read[channel::3], minlength=10).double() / args.n * 100
         print(f"channel {name}: " + "  ".join(f"{d}:{share:4.1f}" for d, share in enumerate(shares.tolist())))
+    if args.doubt is not None:
+        from ganforge.train.build import build_dataset
+
+        real = build_dataset(run.config, registry).real_samples(args.n, torch.Generator().manual_seed(args.seed))
+        for who, p in (("generated", probabilities), ("real", reader.probabilities(centre_digits(real)))):
+            doubtful, shares = confident_shares(p, args.doubt)
+            print(f"{who}: {doubtful:.1f} % of channels read below {args.doubt}; the others' digits: "
+                  + "  ".join(f"{d}:{v:4.1f}" for d, v in enumerate(shares.tolist())))
     if args.out:
         write_picture(digits, probabilities, read, args.near, args.out)
         print(f"picture: {args.out}")
+
+
+def confident_shares(probabilities: torch.Tensor, doubt: float) -> tuple[float, torch.Tensor]:
+    """The percentage of readings whose top probability is below ``doubt``, and the digit shares
+    (percent) of the others."""
+    top, digit = probabilities.max(1)
+    sure = top >= doubt
+    shares = torch.bincount(digit[sure], minlength=10).double() / max(int(sure.sum()), 1) * 100
+    return 100 * (1 - float(sure.double().mean())), shares
 
 
 def write_picture(digits: torch.Tensor, probabilities: torch.Tensor, read: torch.Tensor, near: int,

@@ -48,7 +48,7 @@ def test_the_script_reads_a_stacked_mnist_run(tmp_path):
     assert main(["run", "--data", "stacked-mnist", "--gen", "dcgan", "--steps", "2", "--threads", "1",
                  "--out", str(run), "--set", "gen.width=8", "--set", "disc.width=8"]) == 0
     out = tmp_path / "digits.png"
-    done = subprocess.run([sys.executable, str(SCRIPT), str(run), "-n", "60", "--out", str(out)],
+    done = subprocess.run([sys.executable, str(SCRIPT), str(run), "-n", "60", "--out", str(out), "--doubt", "0.9"],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("channel ")]
@@ -58,3 +58,18 @@ def test_the_script_reads_a_stacked_mnist_run(tmp_path):
         assert [int(d) for d, _ in shares] == list(range(10))
         assert abs(sum(float(share) for _, share in shares) - 100) < 0.5
     assert Image.open(out).size == (16 * 56, 11 * 56)
+    doubts = [line for line in done.stdout.splitlines() if " % of channels read below 0.9" in line]
+    assert [line.split(":")[0] for line in doubts] == ["generated", "real"]
+
+
+def test_confident_shares_leave_out_the_doubtful_readings(script):
+    generator = torch.Generator().manual_seed(int(torch.randint(0, 2**31, ())))
+    digit = torch.randint(0, 10, (200,), generator=generator)
+    top = torch.where(torch.rand(200, generator=generator) < 0.3, 0.5, 0.99)  # about 30 % doubtful
+    probabilities = torch.full((200, 10), 0.0)
+    probabilities[torch.arange(200), digit] = top
+    doubtful, shares = script.confident_shares(probabilities, 0.9)
+    sure = top >= 0.9
+    assert doubtful == pytest.approx(100 * (1 - sure.double().mean().item()))
+    expected = torch.bincount(digit[sure], minlength=10).double() / sure.sum() * 100
+    torch.testing.assert_close(shares, expected)
