@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--drs", action="store_true",
                    help="discriminator rejection sampling (Azadi et al. 2019): fit a critic to tell real data "
-                        "from this run's samples, then keep each sample in proportion to how real it finds it")
+                        "from this run's samples (saved in RUN/critics and reused), then keep each sample in "
+                        "proportion to how real it finds it")
     p.add_argument("--drs-steps", type=non_negative_int, default=CRITIC_STEPS, metavar="N",
                    help=f"the critic's training steps of 64 real and 64 generated samples (default {CRITIC_STEPS:,})")
     p.add_argument("--drs-quantile", type=float, default=CAP_QUANTILE, metavar="Q",
