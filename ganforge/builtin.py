@@ -65,14 +65,15 @@ def ganforge_register_losses(register: Register) -> None:
 
 @hookimpl
 def ganforge_register_datasets(register: Register) -> None:
-    register("mnist", MNIST, "MNIST digits: IDX files from data.root/$GANFORGE_DATA, else 5,000 bundled")
+    register("mnist", MNIST, "MNIST digits: 5,000 bundled; data.digits=70000 all of MNIST (shipped); "
+             "data.root / $GANFORGE_DATA your IDX files")
     register("ring8", ring8, "8 Gaussians on the unit circle, std 0.01 (PacGAN)", defaults=MIXTURE_DEFAULTS)
     register("grid25", grid25, "25 Gaussians on {-4,-2,0,2,4}^2, std 0.05 (PacGAN)", defaults=MIXTURE_DEFAULTS)
     register("folder", ImageFolder, "your images: PNG/JPEG under data.root, resized and cropped to data.size, "
              "data.channels 1 or 3; subfolders are classes")
     register("digits", Digits, "scikit-learn's 8x8 digits (1,797 images), for fast tests")
     register("stacked-mnist", StackedMNIST, "3 MNIST digits as R,G,B (1,000 modes), drawn fresh per batch; "
-             "data.size=28|32, data.pool=train|all, data.root for IDX files (PacGAN, R3GAN)")
+             "data.size=28|32, data.digits=5000|70000, data.pool=train|all, data.root for IDX files (PacGAN, R3GAN)")
 
 
 @hookimpl

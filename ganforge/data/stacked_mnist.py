@@ -6,11 +6,12 @@ VEEGAN and R3GAN do, so the run's generator state is the whole state of the stre
 ``--resume`` needs nothing more (:class:`~ganforge.data.base.SampledBatches`).
 
 The pool is the one :class:`~ganforge.data.mnist.MNIST` reads: the 5,000 bundled digits (4,000 to
-train on and MNIST's fixed 1,000-digit holdout, on which the shipped LeNet scores 98.2%), or the IDX
-files under ``data.root`` / ``$GANFORGE_DATA`` (train, and t10k as the holdout when present). The
-paper protocols draw from the 60,000 training digits (``pool="train"``, the default) or from all
-70,000 (``pool="all"``); which pool a run used is in :attr:`StackedMNIST.source` and
-:attr:`StackedMNIST.description`.
+train on and MNIST's fixed 1,000-digit holdout, on which the shipped LeNet scores 98.2%), all of
+MNIST as shipped (``digits=70000``: 60,000 to train on, the 10,000 test digits held out; what the
+``stacked-mnist`` recipe and the published rows use), or the IDX files under ``data.root`` /
+``$GANFORGE_DATA`` (train, and t10k as the holdout when present). The paper protocols draw from
+the 60,000 training digits (``pool="train"``, the default) or from all 70,000 (``pool="all"``);
+which pool a run used is in :attr:`StackedMNIST.source` and :attr:`StackedMNIST.description`.
 
 ``real_samples(n, generator, split)`` draws stacks from the held-out digits (``"test"``; the training
 digits when there is no holdout), the training digits (``"train"``) or both (``"all"``). Stacks are
@@ -54,7 +55,8 @@ class StackedMNIST(SampledDataset):
     """Stacks of three MNIST digits, shape ``(3, size, size)``, values in [-1, 1], 1,000 modes.
 
     ``size=32`` pads each 28x28 digit with 2 pixels of background (-1) on every side, as R3GAN and
-    DDGAN train at 32x32. ``root`` and ``holdout`` are MNIST's (IDX folder, bundled holdout).
+    DDGAN train at 32x32. ``root``, ``holdout`` and ``digits`` are MNIST's (IDX folder, bundled
+    holdout, 5,000 bundled or 70,000 shipped digits).
     """
 
     stacked = True
@@ -64,8 +66,9 @@ class StackedMNIST(SampledDataset):
     """How many samples ``ganforge eval`` draws by default (``-n`` overrides)."""
 
     def __init__(self, root: str | None = None, size: Literal[28, 32] = 28,
-                 pool: Literal["train", "all"] = "train", holdout: int = 1000) -> None:
-        mnist = MNIST(root=root, holdout=holdout)
+                 pool: Literal["train", "all"] = "train", holdout: int = 1000,
+                 digits: Literal[5000, 70000] = 5000) -> None:
+        mnist = MNIST(root=root, holdout=holdout, digits=digits)
         self.source = mnist.source
         self.size, self.pool = size, pool
         if mnist.info.sample_shape != (1, 28, 28):
@@ -87,10 +90,11 @@ class StackedMNIST(SampledDataset):
                         "all": (0, n_train + n_test)}
         self._train_split = "all" if pool == "all" else "train"
         self.info = DataInfo(sample_shape=(3, size, size), value_range=(-1.0, 1.0), modality="image")
-        where = "bundled MNIST subset" if mnist.source == "bundled" else f"IDX files in {mnist.source}"
+        where = {"bundled": "the bundled MNIST subset", "shipped": "MNIST as shipped with ganforge"}.get(
+            mnist.source, f"the IDX files in {mnist.source}")
         held = (f"{n_test:,} held out" + (", also trained on" if pool == "all" else "")) if n_test else \
             "no holdout: evaluation reuses the training digits"
-        self.description = (f"stacks of 3 digits from {self._count(self._train_split):,} digits of the {where} "
+        self.description = (f"stacks of 3 digits from {self._count(self._train_split):,} digits of {where} "
                             f"({held}), {size}x{size}")
 
     def _count(self, split: str) -> int:
@@ -115,6 +119,10 @@ class StackedMNIST(SampledDataset):
         if self.size == 32:
             images = F.pad(images, (2, 2, 2, 2), value=-1.0)  # background, not mid-grey
         return images, self.digit_labels[index]
+
+    def describe(self) -> str:
+        """One line for the run's log: which digits the stacks are drawn from."""
+        return self.description
 
     def sample(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """``n`` fresh training stacks."""
