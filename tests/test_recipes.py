@@ -89,7 +89,7 @@ def test_recipe_run_records_the_recipe(tmp_path):
     assert record["config"]["recipe"] == "ring8" and record["config"]["data"] == "ring8"
 
 
-def test_the_stacked_mnist_recipe_trains_dcgan_with_packs(tmp_path, registry):
+def test_the_stacked_mnist_recipe_trains_dcgan_with_packs(tmp_path, registry, capsys):
     """The recipe names its networks in its tables ([gen] name = "dcgan"), and a short run of it
     trains: unconditional (no class code in G, no classes in D), D scoring packs."""
     from ganforge.cli.run import config_from_args
@@ -97,10 +97,13 @@ def test_the_stacked_mnist_recipe_trains_dcgan_with_packs(tmp_path, registry):
     config = config_from_args(_args("--recipe", "stacked-mnist"), registry)
     assert (config.data, config.gen, config.disc, config.loss) == ("stacked-mnist", "dcgan", "dcgan", "nonsat")
     assert "classes" not in config.options["gen"] and config.options["disc"]["pack"] == 2
-    assert config.steps == 50_000
+    assert config.steps == 45_000 and config.options["disc"]["hidden"] == 1024
+    assert config.options["data"]["digits"] == 70_000  # all of MNIST, as the published rows
     assert (config.options["gen"]["width"], config.options["disc"]["width"], config.precision) == (64, 32, "auto")
     assert "classes" not in config.options["disc"] and config.lr_schedule == "cosine"
     out = tmp_path / "run"
     assert run_cli(["run", "--recipe", "stacked-mnist", "--steps", "2", "--threads", "1", "--out", str(out)]) == 0
     saved = json.loads((out / "config.json").read_text())["config"]
     assert saved["recipe"] == "stacked-mnist" and saved["options"]["disc"]["pack"] == 2
+    printed = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
+    assert "data: stacks of 3 digits from 60,000 digits of MNIST as shipped" in printed
