@@ -116,12 +116,11 @@ def _save(critic: nn.Module, path: Path) -> str:
     words for the printout. A run folder one may not write to costs the next call a refit only."""
     from safetensors.torch import save
 
-    from ganforge.run.checkpoint import write_bytes_atomic
+    from ganforge.run.checkpoint import cpu_weights, write_bytes_atomic
 
-    weights = {k: v.detach().cpu().contiguous() for k, v in critic.state_dict().items()}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes_atomic(path, save(weights))
+        write_bytes_atomic(path, save(cpu_weights(critic)))
     except OSError as error:
         return f"; not saved ({error.strerror or error}), so the next --drs fits it again"
     return f", saved as {path}"

@@ -74,7 +74,8 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _weights(module: nn.Module) -> dict[str, torch.Tensor]:
+def cpu_weights(module: nn.Module) -> dict[str, torch.Tensor]:
+    """``module``'s state as contiguous CPU tensors, the form safetensors writes."""
     return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
 
 
@@ -151,14 +152,14 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
 
 def _write_files(tmp: Path, step: int, generator: nn.Module, discriminator: nn.Module, state: dict[str, Any],
                  generator_ema: nn.Module | None) -> None:
-    _save_tensors(_weights(generator), tmp / FILES[0])
-    _save_tensors(_weights(discriminator), tmp / FILES[1])
+    _save_tensors(cpu_weights(generator), tmp / FILES[0])
+    _save_tensors(cpu_weights(discriminator), tmp / FILES[1])
     state_tensors, state_json = tensor_tree.split({**state, "step": step})
     _save_tensors(state_tensors, tmp / FILES[2])
     (tmp / FILES[3]).write_text(state_json)
     files = list(FILES)
     if generator_ema is not None:
-        _save_tensors(_weights(generator_ema), tmp / EMA_FILE)
+        _save_tensors(cpu_weights(generator_ema), tmp / EMA_FILE)
         files.append(EMA_FILE)
     manifest = {"step": step, "sha256": {f: _sha256(tmp / f) for f in files}}
     (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
