@@ -3,6 +3,7 @@ periodic log lines otherwise (CI, pipes). The trainer itself never imports rich.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,11 +46,14 @@ class ProgressDisplay:
         if run.data_description:  # a data set may say what it loaded (the folder set: counts, skips)
             self.console.print(f"data: {run.data_description}", markup=False)
         if self.console.is_terminal:
+            # rich keeps print() above a live bar by redirecting sys.stdout/stderr into the bar's
+            # console; a display drawn elsewhere (a file, a buffer) must not swallow the caller's prints
+            on_screen = self.console.file in (sys.stdout, sys.stderr)
             self.progress = Progress(
                 TextColumn("[bold blue]train"), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]} steps/s ({task.fields[threads]})"),
                 TextColumn("{task.fields[losses]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                console=self.console, transient=False)
+                console=self.console, transient=False, redirect_stdout=on_screen, redirect_stderr=on_screen)
             self.task = self.progress.add_task("train", total=c.steps, completed=run.step,
                                                rate="  -  ", losses="", threads="- threads")
             self.progress.start()
