@@ -5,7 +5,7 @@ Run: pytest benchmarks/test_stack_targets.py --benchmark-only
 Each (batch, precision) is one pytest-benchmark case and group, ``stack G+D b<batch> <precision>``,
 its three variants timed in interleaved rounds (benchmarks/interleaved.py), so the
 ratio table of conftest.py prints fused/eager and fused/floor for it, and below it the targets of
-issue 23 (fused at least 1.15x eager's speed, at most 1.05x the floor). No wall-clock value is
+the op (fused at least 1.15x eager's speed, at most 1.05x the floor). No wall-clock value is
 asserted: the machine is shared, only ratios within a run mean anything.
 
 - ``eager``: ``F.linear`` + activation modules' functions, what a hand-written model runs.

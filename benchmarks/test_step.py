@@ -3,7 +3,8 @@ Run: pytest benchmarks --benchmark-only -k step
 
 Groups (the summary at the end prints the ratios, see conftest.py):
 
-- ``step bN``: baseline (tutorial loop), ganforge (the real Trainer), floor; at batch 64, 256, 1024.
+- ``step bN``: baseline (tutorial loop), ganforge (the real Trainer at its tuned thread count),
+  floor; at batch 64, 256, 1024.
 - ``step overhead b64``: the Trainer's step with its bookkeeping (hooks, logging, progress display)
   against the bare :class:`ganforge.train.step.GanStep` it wraps, at one fixed thread count.
 - ``step ablation b64``: what each choice of the step is worth (Adam's form, one D pass or two).
@@ -13,8 +14,8 @@ Groups (the summary at the end prints the ratios, see conftest.py):
 - ``dcgan step b64``: the built-in DCGAN pair at 28x28 through the real Trainer (fp32 and bf16)
   against the DCGAN loop as tutorials write it (``baseline_dcgan_step``).
 
-The last two, which issue 23's targets read, time their variants in interleaved rounds
-(benchmarks/interleaved.py), so a busy minute on a shared machine slows them alike.
+``step bN`` and the last two, which the performance targets read, time their variants in
+interleaved rounds (benchmarks/interleaved.py), so a busy minute on a shared machine slows them alike.
 """
 
 from __future__ import annotations
@@ -59,36 +60,53 @@ def ganforge_step(batch, tmp_path, **kwargs):  # type: ignore[no-untyped-def]
     return trainer, lambda: trainer.train(1)
 
 
-STEP_CASES = [(b, v) for b in (64, 256, 1024) for v in ("baseline", "ganforge", "floor")]
+def at_threads(threads: int, step):  # type: ignore[no-untyped-def]
+    """``step`` run at ``threads``: variants in interleaved rounds each keep their own count."""
+    def run() -> None:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        step()
+    return run
 
 
-@pytest.mark.parametrize(("batch", "variant"), STEP_CASES)
-def test_step(benchmark, batch, variant, tmp_path):
+@pytest.mark.parametrize("batch", [64, 256, 1024])
+def test_step(benchmark, batch, tmp_path):
+    """The tutorial loop and the GEMM floor at torch's default thread count against the Trainer at
+    the count its thread tuner picks, in interleaved rounds. The tuner times the wall clock between
+    steps, which other variants' rounds would fill, so it picks in a first Trainer's warm-up and a
+    second Trainer runs at its pick."""
     benchmark.group = f"step b{batch}"
-    if variant.startswith("ganforge"):
-        precision = "bf16" if variant.endswith("bf16") else "fp32"
-        trainer, step = ganforge_step(batch, tmp_path, precision=precision)
-        run(benchmark, step, batch)
-        benchmark.extra_info["threads"] = trainer.threads.threads
-        benchmark.extra_info["thread_choice"] = trainer.threads.reason
-        trainer.stop()
-    else:
-        run(benchmark, baseline_step(batch) if variant == "baseline" else floor_step(batch), batch)
+    default = torch.get_num_threads()
+    tuned = ganforge_trainer(batch, tmp_path / "tuned")
+    tuned.train(WARMUP_STEPS if not QUICK else 2)
+    chosen, reason = tuned.threads.threads, tuned.threads.reason
+    tuned.stop()
+    trainer = ganforge_trainer(batch, tmp_path / "run", threads=chosen)
+    runners = {"baseline": at_threads(default, baseline_step(batch)),
+               "ganforge": at_threads(chosen, lambda: trainer.train(1)),
+               "floor": at_threads(default, floor_step(batch))}
+    run_interleaved(benchmark, runners, "ganforge", batch, [trainer])
+    benchmark.extra_info.update(threads=chosen, thread_choice=reason)
 
 
-def run_interleaved(benchmark, baseline, trainers: dict, timed: str) -> None:  # type: ignore[no-untyped-def]
-    """The tutorial loop and Trainers (name -> Trainer) at one batch of 64, in interleaved rounds
-    (benchmarks/interleaved.py). Every Trainer runs at torch's default thread count, the
-    baseline's: the thread tuner of one would otherwise change the threads of the others."""
-    runners = {"baseline": baseline, **{name: (lambda t=t: t.train(1)) for name, t in trainers.items()}}
+def run_interleaved(benchmark, runners: dict, timed: str, batch: int, trainers: list) -> None:  # type: ignore[no-untyped-def]
+    """``runners`` (name -> one step) in interleaved rounds (benchmarks/interleaved.py), after
+    WARMUP_STEPS of each; stops the ``trainers`` afterwards."""
     for _ in range(WARMUP_STEPS if not QUICK else 2):
         for step in runners.values():
             step()
-    rounds, iterations = plan(64)
+    rounds, iterations = plan(batch)
     interleaved(benchmark, runners, timed, rounds=rounds * iterations, warmup_rounds=0 if QUICK else 1)
     benchmark.extra_info["threads"] = torch.get_num_threads()
-    for trainer in trainers.values():
+    for trainer in trainers:
         trainer.stop()
+
+
+def trainer_runners(baseline, trainers: dict) -> dict:  # type: ignore[no-untyped-def]
+    """The tutorial loop and Trainers (name -> Trainer) as runners. Every Trainer runs at torch's
+    default thread count, the baseline's: the thread tuner of one would change the threads of the
+    others."""
+    return {"baseline": baseline, **{name: (lambda t=t: t.train(1)) for name, t in trainers.items()}}
 
 
 def test_dcgan_step(benchmark, tmp_path):
@@ -98,7 +116,8 @@ def test_dcgan_step(benchmark, tmp_path):
     threads = torch.get_num_threads()
     trainers = {name: ganforge_trainer(64, tmp_path / name, gen="dcgan", precision=precision, threads=threads)
                 for name, precision in (("ganforge", "fp32"), ("ganforge_bf16", "bf16"))}
-    run_interleaved(benchmark, baseline_dcgan_step(64), trainers, "ganforge")
+    run_interleaved(benchmark, trainer_runners(baseline_dcgan_step(64), trainers), "ganforge", 64,
+                    list(trainers.values()))
 
 
 def test_bf16_step(benchmark, tmp_path):
@@ -106,7 +125,8 @@ def test_bf16_step(benchmark, tmp_path):
     tutorial loop, batch 64, in interleaved rounds."""
     benchmark.group = "step bf16 b64"
     trainer = ganforge_trainer(64, tmp_path / "run", precision="bf16", threads=torch.get_num_threads())
-    run_interleaved(benchmark, baseline_step(64), {"ganforge_bf16": trainer}, "ganforge_bf16")
+    run_interleaved(benchmark, trainer_runners(baseline_step(64), {"ganforge_bf16": trainer}), "ganforge_bf16", 64,
+                    [trainer])
 
 
 @pytest.mark.parametrize("variant", ["fp32", "bf16"])
