@@ -33,6 +33,8 @@ def test_grid25_run_then_sample_gives_points(tmp_path, capsys):
     assert run_cli("sample", str(out), "-n", "1000", "-o", str(tmp_path / "s.npy")) == 0
     samples = np.load(tmp_path / "s.npy")
     assert samples.shape == (1000, 2) and np.isfinite(samples).all()
+    assert run_cli("sample", str(out), "-n", "1000", "--threads", "1", "-o", str(tmp_path / "one.npy")) == 0
+    assert np.array_equal(np.load(tmp_path / "one.npy"), samples)
     assert run_cli("sample", str(out), "-n", "500", "-o", str(tmp_path / "s.png")) == 0
     assert (tmp_path / "s.png").stat().st_size > 0
 
@@ -94,6 +96,7 @@ def test_toml_config_and_set_options(tmp_path):
     (["run", "--data", "ring8", "--set", "data.radius=abc"], "dataset 'ring8' cannot be built with radius='abc'"),
     (["sample", "/no/such/run", "-o", "x.npy"], "not a ganforge run folder"),
     (["sample", ".", "-o", "x.txt"], "use a name ending in .npy or .png"),
+    (["sample", ".", "-o", "x.npy", "--threads", "two"], "argument --threads: must be 'auto' or a number"),
     (["frobnicate"], "invalid choice"),
 ])
 def test_usage_errors_exit_2_with_one_clear_line(args, message, capsys, tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from ganforge.cli.main import main
 from ganforge.errors import ConfigError
@@ -84,6 +85,23 @@ def test_eval_is_deterministic_given_a_seed(tmp_path):
     for name in ("a", "b"):
         assert main(["eval", str(out), "--seed", "4", "--json", str(tmp_path / f"{name}.json")]) == 0
     assert json.loads((tmp_path / "a.json").read_text()) == json.loads((tmp_path / "b.json").read_text())
+
+
+def test_eval_gives_the_same_numbers_at_one_and_two_threads_and_gives_torch_its_count_back(tmp_path):
+    out = tmp_path / "r"
+    assert main(["run", "--data", "ring8", "--steps", "10", "--out", str(out), *SMALL]) == 0
+    before = torch.get_num_threads()
+    for n in (1, 2):
+        assert main(["eval", str(out), "--threads", str(n), "--json", str(tmp_path / f"{n}.json")]) == 0
+        assert torch.get_num_threads() == before
+    assert json.loads((tmp_path / "1.json").read_text()) == json.loads((tmp_path / "2.json").read_text())
+
+
+@pytest.mark.parametrize("value", ["many", "0.5", "-2"])
+def test_eval_threads_nonsense_exits_2_naming_the_option(value, tmp_path, capsys):
+    assert main(["eval", str(tmp_path), "--threads", value]) == 2
+    err = capsys.readouterr().err
+    assert "argument --threads: must be 'auto' or a number of threads" in err and "Traceback" not in err
 
 
 def test_unknown_metric_exits_2(tmp_path, capsys):

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ganforge.cli import rejection
-    from ganforge.cli.args import non_negative_int
+    from ganforge.cli.args import add_threads_argument, non_negative_int
 
     p = sub.add_parser("eval", help="compute sample-quality metrics for a run",
                        description="Compute metrics for a run's latest checkpoint against real data.")
@@ -34,11 +34,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "metric.weights=PATH choose the feature extractor; data.KEY=VALUE changes the real "
                         "data compared with, e.g. data.root=DIR: a held-out folder for a folder run")
     p.add_argument("--json", dest="json_path", help="also write the numbers to this JSON file")
+    add_threads_argument(p)
     rejection.add_arguments(p)
     p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    from ganforge.runtime.threads import fixed_threads
+
+    with fixed_threads(args.threads):
+        return _evaluate(args)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 

@@ -15,7 +15,7 @@ FORMATS = (".npy", ".png")
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from ganforge.cli import rejection
-    from ganforge.cli.args import non_negative_int
+    from ganforge.cli.args import add_threads_argument, non_negative_int
 
     p = sub.add_parser("sample", help="write samples from a run's latest checkpoint",
                        description="Write N samples as .npy (N, *sample_shape) or a .png picture.")
@@ -29,11 +29,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="draw only class K (runs trained with classes, e.g. the mnist recipe: 0-9)")
     p.add_argument("--step", type=non_negative_int, default=None,
                    help="use the checkpoint of this step instead of the latest (see checkpoints/)")
+    add_threads_argument(p)
     rejection.add_arguments(p)
     p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    from ganforge.runtime.threads import fixed_threads
+
+    with fixed_threads(args.threads):
+        return _sample(args)
+
+
+def _sample(args: argparse.Namespace) -> int:
     from ganforge.plugins import load_registry
     from ganforge.resources import require_memory
     from ganforge.run.destination import check_output_file, check_space, replacing

@@ -25,11 +25,12 @@ times slower; without it a convolutional run is reproducible at a fixed ``--thre
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -53,6 +54,18 @@ def gemm_reproducibility() -> str:
     if mode & _MKL_CBWR_STRICT:
         return "strict (MKL_CBWR=AUTO,STRICT: any thread count gives the same bits)"
     return f"off (MKL_CBWR={os.environ.get(REPRODUCIBLE_GEMM_ENV, 'unset')}; set it before the first GEMM)"
+
+
+@contextlib.contextmanager
+def fixed_threads(count: int) -> Iterator[None]:
+    """torch's thread count set to ``count`` (0: left as it is) inside the block, given back after."""
+    before = torch.get_num_threads()
+    if count:
+        torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def available_cores() -> int:
