@@ -30,7 +30,7 @@ def extensions() -> tuple[list, dict]:
     # cuda_host_emulation.cpp runs the CUDA kernels' code on the CPU for the tests (any build).
     sources = ["csrc/dense_act.cpp", "csrc/cpu_kernels_default.cpp", "csrc/cpu_kernels_avx2.cpp",
                "csrc/cpu_kernels_avx512.cpp", "csrc/dense_act_cuda.cpp", "csrc/cuda_host_emulation.cpp"]
-    # -g0: Python's own build flags ask for debug info, which made the module 15 MB of a 15 MB wheel.
+    # -g0: Python's own build flags ask for debug info, which made the module 15 MB instead of 0.8 MB.
     cxx = ["-O3", "-g0", "-fopenmp"]
     want_cuda = _flag("GANFORGE_CUDA") or (torch.version.cuda is not None and shutil.which("nvcc") is not None
                                             and os.environ.get("GANFORGE_CUDA", "") != "0")

@@ -26,7 +26,6 @@ def positive_float(text: str) -> float:
     return value
 
 
-
 def thread_count(text: str) -> int:
     """``--threads``: ``auto`` (returned as 0) or a number of threads, refused as ``run`` refuses it."""
     from ganforge.errors import ConfigError
